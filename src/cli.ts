@@ -1,0 +1,52 @@
+#!/usr/bin/env node
+import { startService } from './app.js';
+import { ConfigError, helpText, parseConfig } from './config.js';
+import { createLogger } from './log.js';
+
+async function main(): Promise<void> {
+  let parsed;
+  try {
+    parsed = parseConfig(process.argv.slice(2), process.env);
+  } catch (error) {
+    if (!(error instanceof ConfigError)) throw error;
+    process.stderr.write(`im-service: ${error.message}\n`);
+    process.exit(2);
+  }
+  if (parsed.help) {
+    process.stdout.write(`${helpText()}\n`);
+    return;
+  }
+
+  const logger = createLogger(parsed.config.logLevel);
+  let service;
+  try {
+    service = await startService(parsed.config, logger);
+  } catch (error) {
+    logger.fatal({ err: error }, 'im-service failed to start');
+    process.exit(1);
+  }
+
+  let stopping = false;
+  const shutdown = (signal: NodeJS.Signals): void => {
+    if (stopping) {
+      logger.warn({ signal }, 'second signal: exiting without waiting');
+      process.exit(1);
+    }
+    stopping = true;
+    logger.info({ signal }, 'im-service stopping');
+    service.stop().then(
+      () => {
+        logger.info('im-service stopped');
+        process.exit(0);
+      },
+      (error: unknown) => {
+        logger.error({ err: error }, 'im-service failed to stop cleanly');
+        process.exit(1);
+      },
+    );
+  };
+  process.on('SIGINT', shutdown);
+  process.on('SIGTERM', shutdown);
+}
+
+void main();

@@ -1,0 +1,62 @@
+import { invalidArgument } from './errors.js';
+
+/** Longest member id, in UTF-16 code units (JavaScript string length). */
+export const MAX_MEMBER_ID_LENGTH = 64;
+
+// Whitespace (Unicode White_Space), C0/C1 control characters and the separator.
+const FORBIDDEN_IN_MEMBER_ID = /[\s\p{Cc}:]/u;
+
+/** A canonical chat id: two member ids sorted by code unit and joined by one ':'. */
+export interface ChatId {
+  readonly id: string;
+  readonly members: readonly [string, string];
+}
+
+/** Returns the reason a member id is invalid, or undefined when it is valid. */
+export function memberIdProblem(member: string): string | undefined {
+  if (member.length === 0) return 'is empty';
+  if (member.length > MAX_MEMBER_ID_LENGTH) {
+    return `is ${member.length} characters long (maximum ${MAX_MEMBER_ID_LENGTH})`;
+  }
+  if (FORBIDDEN_IN_MEMBER_ID.test(member)) return "contains ':', whitespace or a control character";
+  return undefined;
+}
+
+export function assertMemberId(field: string, member: string): void {
+  const problem = memberIdProblem(member);
+  if (problem !== undefined) {
+    throw invalidArgument(
+      `${field} ${JSON.stringify(member)} ${problem}; a member id is 1-${MAX_MEMBER_ID_LENGTH} characters without ':', whitespace or control characters`,
+    );
+  }
+}
+
+/** Builds the canonical chat of two members; the order of the arguments does not matter. */
+export function chatOf(memberA: string, memberB: string): ChatId {
+  const [low, high] = memberA <= memberB ? [memberA, memberB] : [memberB, memberA];
+  return { id: `${low}:${high}`, members: [low, high] };
+}
+
+/**
+ * Parses `a:b` into its canonical form (`b:a` becomes `a:b`). Member ids are
+ * case-sensitive and `a:a` (a chat with oneself) is allowed.
+ * Throws INVALID_ARGUMENT naming `field` when the id is malformed.
+ */
+export function parseChatId(value: string, field = 'chat'): ChatId {
+  const parts = value.split(':');
+  if (parts.length !== 2) {
+    throw invalidArgument(
+      `${field} ${JSON.stringify(value)} is invalid; expected two member ids joined by one ':', such as "alice:bob"`,
+    );
+  }
+  const [first, second] = parts as [string, string];
+  for (const member of [first, second]) {
+    const problem = memberIdProblem(member);
+    if (problem !== undefined) {
+      throw invalidArgument(
+        `${field} ${JSON.stringify(value)} is invalid: member ${JSON.stringify(member)} ${problem}; expected two member ids of 1-${MAX_MEMBER_ID_LENGTH} characters without ':', whitespace or control characters, joined by ':'`,
+      );
+    }
+  }
+  return chatOf(first, second);
+}

@@ -1,0 +1,130 @@
+import Fastify, { LogController, type FastifyReply, type FastifyRequest } from 'fastify';
+import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
+import { ImError, toImError } from '../core/errors.js';
+import type { MessageBackend, PullPage, StoredMessage } from '../core/message-store.js';
+import { parsePullFields, parseSendFields } from '../core/validation.js';
+import type { Logger } from '../log.js';
+import { mergeFields, parseBodyFields, queryFields, readBodylessMethodBody } from './request-fields.js';
+import { MessageJson, PingJson, PullJson, errorResponses } from './schemas.js';
+
+export interface HttpServerOptions {
+  readonly backend: MessageBackend;
+  readonly maxTextBytes: number;
+  readonly logger: Logger;
+}
+
+function toMessageJson(message: StoredMessage) {
+  const json = { chat: message.chat, text: message.text, sender: message.sender, send_time: message.sendTimeMicros };
+  return message.clientMsgId === undefined ? json : { ...json, client_msg_id: message.clientMsgId };
+}
+
+function toPullJson(page: PullPage) {
+  return { messages: page.messages.map(toMessageJson), has_more: page.hasMore, next_cursor: page.nextCursorMicros };
+}
+
+/** Maps fastify's own errors (body parsing, limits) into the error register. */
+function fromFastifyError(error: unknown): ImError {
+  if (error instanceof ImError) return error;
+  const fastifyError = error as { code?: string; statusCode?: number; message?: string };
+  if (fastifyError.code === 'FST_ERR_CTP_BODY_TOO_LARGE') {
+    return new ImError('BODY_TOO_LARGE', `request body is too large: ${fastifyError.message}`);
+  }
+  const status = fastifyError.statusCode;
+  if (typeof status === 'number' && status >= 400 && status < 500) {
+    return new ImError('INVALID_ARGUMENT', `invalid request: ${fastifyError.message ?? 'unknown error'}`);
+  }
+  return toImError(error);
+}
+
+// The chat each request names, kept for the error log line (an id, never message text).
+const chatOfRequest = new WeakMap<FastifyRequest, string>();
+
+/**
+ * Builds the HTTP API: GET /ping, GET /ready, POST /api/send and GET /api/pull
+ * (POST is accepted too). Fields come from the query string, a JSON or form
+ * body, or both (the body wins). Errors follow the error register.
+ */
+export function buildHttpServer(options: HttpServerOptions) {
+  const { backend, maxTextBytes, logger } = options;
+  const limits = { maxTextBytes };
+  // Room for the text escaped as JSON (up to 6 bytes per byte of UTF-8) or
+  // percent-encoded in a URL (3 bytes per byte), plus the other fields.
+  const bodyLimit = Math.max(1024 * 1024, maxTextBytes * 6 + 64 * 1024);
+  const maxHeaderSize = Math.max(16 * 1024, maxTextBytes * 3 + 16 * 1024);
+
+  const app = Fastify({
+    loggerInstance: logger.child({ component: 'http' }),
+    // Request lines would log URLs, whose query strings may carry message text.
+    logController: new LogController({ disableRequestLogging: true }),
+    bodyLimit,
+    http: { maxHeaderSize },
+    // The routes parse the query string themselves, strictly (see request-fields.ts).
+    routerOptions: { ignoreTrailingSlash: true, querystringParser: () => ({}) },
+    return503OnClosing: true,
+  }).withTypeProvider<TypeBoxTypeProvider>();
+
+  app.removeAllContentTypeParsers();
+  app.addContentTypeParser('*', { parseAs: 'buffer' }, (_request, body, done) => done(null, body));
+
+  app.setErrorHandler((error, request, reply) => {
+    const imError = fromFastifyError(error);
+    const logFields = {
+      code: imError.code,
+      status: imError.httpStatus,
+      route: request.routeOptions.url,
+      chat: chatOfRequest.get(request),
+    };
+    if (imError.code === 'INTERNAL') request.log.error({ ...logFields, err: error }, 'request failed');
+    else request.log[imError.logLevel]({ ...logFields, reason: imError.message }, 'request rejected');
+    return reply.status(imError.httpStatus).send({ code: imError.code, message: imError.message });
+  });
+
+  app.setNotFoundHandler((request, reply) => {
+    const path = request.url.split('?')[0];
+    return reply.status(404).send({
+      code: 'NOT_FOUND',
+      message: `no route for ${request.method} ${path}; the routes are GET /ping, GET /ready, POST /api/send and GET /api/pull`,
+    });
+  });
+
+  const fieldsOf = async (request: FastifyRequest): Promise<ReturnType<typeof mergeFields>> => {
+    const query = queryFields(request.url);
+    let body = request.body;
+    if (body === undefined && (request.method === 'GET' || request.method === 'HEAD')) {
+      body = await readBodylessMethodBody(request.raw, bodyLimit);
+    }
+    const bodyFields = Buffer.isBuffer(body) ? parseBodyFields(request.headers['content-type'], body) : {};
+    const fields = mergeFields(query, bodyFields);
+    const chat = fields['chat'];
+    if (typeof chat === 'string' && chat.length <= 129) chatOfRequest.set(request, chat);
+    return fields;
+  };
+
+  app.get('/ping', { schema: { response: { 200: PingJson } } }, async () => ({
+    message: 'pong',
+  }));
+
+  app.get('/ready', { schema: { response: { 200: PingJson, ...errorResponses } } }, async () => {
+    await backend.checkReady();
+    return { message: 'ready' };
+  });
+
+  const send = async (request: FastifyRequest, reply: FastifyReply) => {
+    const message = parseSendFields(await fieldsOf(request), limits);
+    const stored = await backend.send(message);
+    return reply.send(toMessageJson(stored));
+  };
+  const sendSchema = { schema: { response: { 200: MessageJson, ...errorResponses } } };
+  app.post('/api/send', sendSchema, send);
+
+  const pull = async (request: FastifyRequest, reply: FastifyReply) => {
+    const query = parsePullFields(await fieldsOf(request));
+    const page = await backend.pull(query);
+    return reply.send(toPullJson(page));
+  };
+  const pullSchema = { schema: { response: { 200: PullJson, ...errorResponses } } };
+  app.get('/api/pull', pullSchema, pull);
+  app.post('/api/pull', pullSchema, pull);
+
+  return app;
+}

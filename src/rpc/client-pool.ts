@@ -1,0 +1,273 @@
+import thrift from 'thrift';
+import type { RpcAddress } from '../config.js';
+import { ImError, imErrorFromStatus } from '../core/errors.js';
+import type { MessageBackend, NewMessage, PullPage, PullQuery, StoredMessage } from '../core/message-store.js';
+import type { Logger } from '../log.js';
+import { fromThriftMessage, i64ToNumber } from './convert.js';
+import { IMService, type IMServiceClient, types } from './generated.js';
+
+const { TBinaryProtocol, TFramedTransport } = thrift;
+
+/** Time an endpoint is skipped after a failed connect; doubles per failure up to the maximum. */
+const FIRST_BACKOFF_MS = 250;
+const MAX_BACKOFF_MS = 5000;
+
+export interface RpcClientPoolOptions {
+  readonly addresses: readonly RpcAddress[];
+  /** Connections kept open per RPC server; calls share them (Thrift seqids). */
+  readonly connectionsPerServer: number;
+  /** Time budget of one API call, retries included, in milliseconds. */
+  readonly timeoutMs: number;
+  readonly logger: Logger;
+}
+
+type Callback = (error: unknown, result?: unknown) => void;
+
+/** One Thrift connection; calls on it run concurrently, matched by seqid. */
+class RpcConnection {
+  readonly client: IMServiceClient;
+  connected = false;
+  closed = false;
+  readonly #connection: thrift.Connection;
+
+  constructor(address: RpcAddress, connectTimeoutMs: number, onConnectFailure: (error: unknown) => void) {
+    this.#connection = thrift.createConnection(address.host, address.port, {
+      transport: TFramedTransport,
+      protocol: TBinaryProtocol,
+      connect_timeout: connectTimeoutMs,
+    });
+    this.client = thrift.createClient(IMService as never, this.#connection) as unknown as IMServiceClient;
+    let lastError: unknown;
+    this.#connection.on('connect', () => (this.connected = true));
+    this.#connection.on('error', (error: unknown) => (lastError = error));
+    this.#connection.on('timeout', () => this.#connection.destroy());
+    this.#connection.on('close', () => {
+      this.closed = true;
+      const reason = lastError instanceof Error ? lastError.message : 'connection closed';
+      if (!this.connected) onConnectFailure(lastError);
+      this.failPending(
+        new ImError('RPC_UNAVAILABLE', `RPC server ${address.host}:${address.port} is unreachable: ${reason}`),
+      );
+    });
+  }
+
+  /** Rejects every call still waiting for a reply. */
+  failPending(error: ImError): void {
+    const pending = this.client._reqs as Record<string, Callback>;
+    for (const seqid of Object.keys(pending)) {
+      const callback = pending[seqid];
+      delete pending[seqid];
+      callback?.(error);
+    }
+  }
+
+  /** Abandons the call with this seqid: a late reply is then ignored. */
+  abandon(seqid: number, error: ImError): void {
+    const pending = this.client._reqs as Record<string, Callback>;
+    const callback = pending[seqid];
+    delete pending[seqid];
+    callback?.(error);
+  }
+
+  close(): void {
+    this.closed = true;
+    this.#connection.end();
+  }
+}
+
+class RpcEndpoint {
+  readonly name: string;
+  readonly #connections: (RpcConnection | undefined)[];
+  #next = 0;
+  #downUntil = 0;
+  #backoffMs = FIRST_BACKOFF_MS;
+
+  constructor(
+    readonly address: RpcAddress,
+    size: number,
+    private readonly connectTimeoutMs: number,
+    private readonly logger: Logger,
+  ) {
+    this.name = `${address.host}:${address.port}`;
+    this.#connections = new Array<RpcConnection | undefined>(size).fill(undefined);
+  }
+
+  get available(): boolean {
+    return Date.now() >= this.#downUntil;
+  }
+
+  /** A connection in round-robin order, opened on first use or after it closed. */
+  connection(): RpcConnection {
+    const slot = this.#next;
+    this.#next = (this.#next + 1) % this.#connections.length;
+    let connection = this.#connections[slot];
+    if (connection === undefined || connection.closed) {
+      connection = new RpcConnection(this.address, this.connectTimeoutMs, (error) => this.#markDown(error));
+      this.#connections[slot] = connection;
+    }
+    return connection;
+  }
+
+  markUp(): void {
+    if (this.#backoffMs !== FIRST_BACKOFF_MS) this.logger.info({ rpcServer: this.name }, 'rpc server reachable again');
+    this.#downUntil = 0;
+    this.#backoffMs = FIRST_BACKOFF_MS;
+  }
+
+  #markDown(error: unknown): void {
+    this.#downUntil = Date.now() + this.#backoffMs;
+    this.logger.warn(
+      { rpcServer: this.name, retryInMs: this.#backoffMs, err: error },
+      'rpc server unreachable; skipping it',
+    );
+    this.#backoffMs = Math.min(this.#backoffMs * 2, MAX_BACKOFF_MS);
+  }
+
+  close(): void {
+    for (const connection of this.#connections) connection?.close();
+  }
+}
+
+/**
+ * MessageBackend that forwards to remote IMService servers over framed
+ * binary Thrift. Calls go round-robin over the servers that are not backing
+ * off after a failed connect. A call that fails because its server cannot be
+ * reached is retried on another server when repeating it is harmless: a pull,
+ * a send that never reached a server, or a send with a client message id
+ * (which the store deduplicates). Every call resolves or rejects within
+ * timeoutMs (RPC_TIMEOUT, RPC_UNAVAILABLE).
+ */
+export class RpcClientPool implements MessageBackend {
+  readonly #endpoints: RpcEndpoint[];
+  readonly #timeoutMs: number;
+  readonly #logger: Logger;
+  #next = 0;
+
+  constructor(options: RpcClientPoolOptions) {
+    this.#timeoutMs = options.timeoutMs;
+    this.#logger = options.logger.child({ component: 'rpc-client' });
+    this.#endpoints = options.addresses.map(
+      (address) => new RpcEndpoint(address, options.connectionsPerServer, options.timeoutMs, this.#logger),
+    );
+  }
+
+  async send(message: NewMessage): Promise<StoredMessage> {
+    const request = new types.SendRequest({
+      message: new types.Message({
+        Chat: message.chat,
+        Sender: message.sender,
+        Text: message.text,
+        SendTime: 0,
+        ClientMsgId: message.clientMsgId ?? null,
+      }),
+    });
+    const retrySafe = message.clientMsgId !== undefined;
+    const response = await this.#call((client) => client.Send(request), retrySafe);
+    if (response.Code !== 0) throw imErrorFromStatus(response.Code, response.Msg, response.ErrorCode);
+    if (response.Stored == null) {
+      throw new ImError('INTERNAL', 'RPC server accepted the message but did not return it; upgrade the RPC server');
+    }
+    return fromThriftMessage(response.Stored);
+  }
+
+  async pull(query: PullQuery): Promise<PullPage> {
+    const request = new types.PullRequest({
+      Chat: query.chat,
+      Cursor: query.cursorMicros,
+      Limit: query.limit,
+      Reverse: query.reverse,
+    });
+    const response = await this.#call((client) => client.Pull(request), true);
+    if (response.Code !== 0) throw imErrorFromStatus(response.Code, response.Msg, response.ErrorCode);
+    return {
+      messages: (response.Messages ?? []).map(fromThriftMessage),
+      hasMore: response.HasMore ?? false,
+      nextCursorMicros: i64ToNumber(response.NextCursor, 'NextCursor') ?? 0,
+    };
+  }
+
+  /** Ready when at least one RPC server answers a pull. */
+  async checkReady(): Promise<void> {
+    await this.pull({ chat: 'ready:check', cursorMicros: 0, limit: 1, reverse: true });
+  }
+
+  async close(): Promise<void> {
+    for (const endpoint of this.#endpoints) endpoint.close();
+  }
+
+  #pickEndpoint(tried: Set<RpcEndpoint>): RpcEndpoint | undefined {
+    const count = this.#endpoints.length;
+    // First choice: an untried server that is not backing off; else any untried one.
+    for (const wantAvailable of [true, false]) {
+      for (let i = 0; i < count; i++) {
+        const endpoint = this.#endpoints[(this.#next + i) % count]!;
+        if (tried.has(endpoint) || (wantAvailable && !endpoint.available)) continue;
+        this.#next = (this.#next + i + 1) % count;
+        return endpoint;
+      }
+    }
+    return undefined;
+  }
+
+  async #call<T>(invoke: (client: IMServiceClient) => Promise<T>, retrySafe: boolean): Promise<T> {
+    const deadline = Date.now() + this.#timeoutMs;
+    const tried = new Set<RpcEndpoint>();
+    let lastError: ImError | undefined;
+    for (;;) {
+      const endpoint = this.#pickEndpoint(tried);
+      const remainingMs = deadline - Date.now();
+      if (endpoint === undefined || remainingMs <= 0) {
+        throw lastError ?? new ImError('RPC_TIMEOUT', `no RPC server replied within ${this.#timeoutMs} ms`);
+      }
+      tried.add(endpoint);
+      const connection = endpoint.connection();
+      const wasConnected = connection.connected;
+      try {
+        const result = await this.#callWithTimeout(connection, endpoint, invoke, remainingMs);
+        endpoint.markUp();
+        return result;
+      } catch (error) {
+        if (!(error instanceof ImError) || error.code !== 'RPC_UNAVAILABLE') throw error;
+        lastError = error;
+        // A send written to a live connection may have been stored: repeat it only when idempotent.
+        if (!retrySafe && wasConnected) throw error;
+      }
+    }
+  }
+
+  #callWithTimeout<T>(
+    connection: RpcConnection,
+    endpoint: RpcEndpoint,
+    invoke: (client: IMServiceClient) => Promise<T>,
+    timeoutMs: number,
+  ): Promise<T> {
+    const pending = invoke(connection.client);
+    const seqid = connection.client._seqid;
+    return new Promise<T>((resolve, reject) => {
+      const timer = setTimeout(() => {
+        connection.abandon(
+          seqid,
+          new ImError('RPC_TIMEOUT', `RPC server ${endpoint.name} did not reply within ${this.#timeoutMs} ms`),
+        );
+      }, timeoutMs);
+      pending.then(
+        (value) => {
+          clearTimeout(timer);
+          resolve(value);
+        },
+        (error: unknown) => {
+          clearTimeout(timer);
+          reject(
+            error instanceof ImError
+              ? error
+              : new ImError(
+                  'INTERNAL',
+                  `RPC call to ${endpoint.name} failed: ${String((error as Error)?.message ?? error)}`,
+                  { cause: error },
+                ),
+          );
+        },
+      );
+    });
+  }
+}

@@ -1,0 +1,159 @@
+import { mkdirSync } from 'node:fs';
+import { dirname } from 'node:path';
+import Database from 'better-sqlite3';
+import { nowMicros } from '../core/clock.js';
+import { ImError } from '../core/errors.js';
+import type { MessageStore, NewMessage, PullPage, PullQuery, StoredMessage } from '../core/message-store.js';
+
+interface MessageRow {
+  sender: string;
+  text: string;
+  send_time: number;
+  client_msg_id: string | null;
+}
+
+const SCHEMA = `
+CREATE TABLE IF NOT EXISTS messages (
+  chat          TEXT    NOT NULL,
+  send_time     INTEGER NOT NULL, -- microseconds since the Unix epoch
+  sender        TEXT    NOT NULL,
+  text          TEXT    NOT NULL,
+  client_msg_id TEXT
+);
+CREATE UNIQUE INDEX IF NOT EXISTS messages_by_chat_time ON messages (chat, send_time);
+CREATE UNIQUE INDEX IF NOT EXISTS messages_by_client_msg_id
+  ON messages (chat, sender, client_msg_id) WHERE client_msg_id IS NOT NULL;
+`;
+
+// SQLite result codes that mean the database cannot be used right now, as
+// opposed to a bug in a query.
+const UNAVAILABLE_CODES = /^SQLITE_(BUSY|LOCKED|FULL|IOERR|CANTOPEN|READONLY|CORRUPT|NOTADB|PROTOCOL)/;
+
+export interface SqliteStoreOptions {
+  /** How long a write waits for another process's write lock, in milliseconds (default 5000). */
+  readonly busyTimeoutMs?: number;
+}
+
+/**
+ * Message store in one SQLite file (better-sqlite3, WAL journal,
+ * synchronous=NORMAL). Several processes may open the same file: a send runs
+ * in a BEGIN IMMEDIATE transaction, which holds SQLite's single write lock
+ * while it reads the chat's last send time and appends, so processes never
+ * assign the same send time.
+ *
+ * Durability: a resolved send has been committed to the WAL. It survives a
+ * crash of the process; with synchronous=NORMAL, a power loss or OS crash can
+ * lose the last transactions before a checkpoint.
+ *
+ * Calls are synchronous inside (better-sqlite3 has no async API), so a send
+ * that waits for another process's lock blocks this process's event loop for
+ * up to busyTimeoutMs.
+ */
+export class SqliteMessageStore implements MessageStore {
+  readonly description: string;
+  readonly #db: Database.Database;
+  readonly #insert: Database.Statement<[string, number, string, string, string | null]>;
+  readonly #lastSendTime: Database.Statement<[string], { last: number | null }>;
+  readonly #byClientMsgId: Database.Statement<[string, string, string], MessageRow>;
+  readonly #pageAscending: Database.Statement<[string, number, number], MessageRow>;
+  readonly #pageDescending: Database.Statement<[string, number, number], MessageRow>;
+  readonly #sendTransaction: (message: NewMessage) => StoredMessage;
+
+  constructor(path: string, options: SqliteStoreOptions = {}) {
+    this.description = `sqlite:${path}`;
+    if (path !== ':memory:') mkdirSync(dirname(path), { recursive: true });
+    try {
+      this.#db = new Database(path, { timeout: options.busyTimeoutMs ?? 5000 });
+      this.#db.pragma('journal_mode = WAL');
+      this.#db.pragma('synchronous = NORMAL');
+      this.#db.exec(SCHEMA);
+    } catch (error) {
+      throw translateSqliteError(error, `cannot open SQLite database ${path}`);
+    }
+
+    const columns = 'sender, text, send_time, client_msg_id';
+    this.#insert = this.#db.prepare(
+      'INSERT INTO messages (chat, send_time, sender, text, client_msg_id) VALUES (?, ?, ?, ?, ?)',
+    );
+    this.#lastSendTime = this.#db.prepare('SELECT max(send_time) AS last FROM messages WHERE chat = ?');
+    this.#byClientMsgId = this.#db.prepare(
+      `SELECT ${columns} FROM messages WHERE chat = ? AND sender = ? AND client_msg_id = ?`,
+    );
+    this.#pageAscending = this.#db.prepare(
+      `SELECT ${columns} FROM messages WHERE chat = ? AND send_time >= ? ORDER BY send_time ASC LIMIT ?`,
+    );
+    this.#pageDescending = this.#db.prepare(
+      `SELECT ${columns} FROM messages WHERE chat = ? AND send_time <= ? ORDER BY send_time DESC LIMIT ?`,
+    );
+
+    const sendOnce = (message: NewMessage): StoredMessage => {
+      if (message.clientMsgId !== undefined) {
+        const existing = this.#byClientMsgId.get(message.chat, message.sender, message.clientMsgId);
+        if (existing !== undefined) return toStoredMessage(message.chat, existing);
+      }
+      const last = this.#lastSendTime.get(message.chat)?.last ?? null;
+      const sendTimeMicros = Math.max(nowMicros(), last === null ? 0 : last + 1);
+      this.#insert.run(message.chat, sendTimeMicros, message.sender, message.text, message.clientMsgId ?? null);
+      return { ...message, sendTimeMicros };
+    };
+    const transaction = this.#db.transaction(sendOnce);
+    this.#sendTransaction = (message) => transaction.immediate(message);
+  }
+
+  async send(message: NewMessage): Promise<StoredMessage> {
+    try {
+      return this.#sendTransaction(message);
+    } catch (error) {
+      throw translateSqliteError(error, `cannot store a message in chat ${message.chat}`);
+    }
+  }
+
+  async pull(query: PullQuery): Promise<PullPage> {
+    let rows: MessageRow[];
+    try {
+      // One row beyond the page tells whether there is a next page and where it starts.
+      rows = query.reverse
+        ? this.#pageDescending.all(
+            query.chat,
+            query.cursorMicros === 0 ? Number.MAX_SAFE_INTEGER : query.cursorMicros,
+            query.limit + 1,
+          )
+        : this.#pageAscending.all(query.chat, query.cursorMicros, query.limit + 1);
+    } catch (error) {
+      throw translateSqliteError(error, `cannot read chat ${query.chat}`);
+    }
+    const next = rows.length > query.limit ? rows.pop() : undefined;
+    return {
+      messages: rows.map((row) => toStoredMessage(query.chat, row)),
+      hasMore: next !== undefined,
+      nextCursorMicros: next?.send_time ?? 0,
+    };
+  }
+
+  async checkReady(): Promise<void> {
+    try {
+      this.#db.prepare('SELECT 1').get();
+    } catch (error) {
+      throw translateSqliteError(error, 'SQLite database is not readable');
+    }
+  }
+
+  async close(): Promise<void> {
+    if (this.#db.open) this.#db.close();
+  }
+}
+
+function toStoredMessage(chat: string, row: MessageRow): StoredMessage {
+  const message = { chat, sender: row.sender, text: row.text, sendTimeMicros: row.send_time };
+  return row.client_msg_id === null ? message : { ...message, clientMsgId: row.client_msg_id };
+}
+
+function translateSqliteError(error: unknown, context: string): ImError {
+  const code = (error as { code?: unknown }).code;
+  const detail = error instanceof Error ? error.message : String(error);
+  const closed = error instanceof TypeError && /not open/.test(detail);
+  if (closed || (typeof code === 'string' && UNAVAILABLE_CODES.test(code))) {
+    return new ImError('STORE_UNAVAILABLE', `${context}: ${detail}`, { cause: error });
+  }
+  return new ImError('INTERNAL', `${context}: ${detail}`, { cause: error });
+}
