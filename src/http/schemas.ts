@@ -9,6 +9,11 @@ export const MessageJson = Type.Object({
   sender: Type.String(),
   /** Microseconds since the Unix epoch. */
   send_time: Type.Integer(),
+});
+
+/** Reply of a send: the stored message, plus the caller's client_msg_id when it gave one. */
+export const SentJson = Type.Object({
+  ...MessageJson.properties,
   client_msg_id: Type.Optional(Type.String()),
 });
 

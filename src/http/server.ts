@@ -5,7 +5,7 @@ import type { MessageBackend, PullPage, StoredMessage } from '../core/message-st
 import { parsePullFields, parseSendFields } from '../core/validation.js';
 import type { Logger } from '../log.js';
 import { mergeFields, parseBodyFields, queryFields, readBodylessMethodBody } from './request-fields.js';
-import { MessageJson, PingJson, PullJson, errorResponses } from './schemas.js';
+import { PingJson, PullJson, SentJson, errorResponses } from './schemas.js';
 
 export interface HttpServerOptions {
   readonly backend: MessageBackend;
@@ -14,7 +14,12 @@ export interface HttpServerOptions {
 }
 
 function toMessageJson(message: StoredMessage) {
-  const json = { chat: message.chat, text: message.text, sender: message.sender, send_time: message.sendTimeMicros };
+  return { chat: message.chat, text: message.text, sender: message.sender, send_time: message.sendTimeMicros };
+}
+
+/** The send reply echoes the caller's client message id, when there was one. */
+function toSentJson(message: StoredMessage) {
+  const json = toMessageJson(message);
   return message.clientMsgId === undefined ? json : { ...json, client_msg_id: message.clientMsgId };
 }
 
@@ -112,9 +117,9 @@ export function buildHttpServer(options: HttpServerOptions) {
   const send = async (request: FastifyRequest, reply: FastifyReply) => {
     const message = parseSendFields(await fieldsOf(request), limits);
     const stored = await backend.send(message);
-    return reply.send(toMessageJson(stored));
+    return reply.send(toSentJson(stored));
   };
-  const sendSchema = { schema: { response: { 200: MessageJson, ...errorResponses } } };
+  const sendSchema = { schema: { response: { 200: SentJson, ...errorResponses } } };
   app.post('/api/send', sendSchema, send);
 
   const pull = async (request: FastifyRequest, reply: FastifyReply) => {

@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import thrift from 'thrift';
 import type { RpcAddress } from '../config.js';
 import { ImError, imErrorFromStatus } from '../core/errors.js';
@@ -132,9 +133,9 @@ class RpcEndpoint {
  * MessageBackend that forwards to remote IMService servers over framed
  * binary Thrift. Calls go round-robin over the servers that are not backing
  * off after a failed connect. A call that fails because its server cannot be
- * reached is retried on another server when repeating it is harmless: a pull,
- * a send that never reached a server, or a send with a client message id
- * (which the store deduplicates). Every call resolves or rejects within
+ * reached is retried on another server, each server at most once; this is
+ * safe because pulls only read and every send carries a client message id,
+ * which the store deduplicates. Every call resolves or rejects within
  * timeoutMs (RPC_TIMEOUT, RPC_UNAVAILABLE).
  */
 export class RpcClientPool implements MessageBackend {
@@ -151,6 +152,12 @@ export class RpcClientPool implements MessageBackend {
     );
   }
 
+  /**
+   * Sends through an RPC server. A send without a client message id gets a
+   * generated one, so that a retry after a lost connection is deduplicated by
+   * the store instead of storing the message twice; the generated id is not
+   * returned to the caller.
+   */
   async send(message: NewMessage): Promise<StoredMessage> {
     const request = new types.SendRequest({
       message: new types.Message({
@@ -158,16 +165,18 @@ export class RpcClientPool implements MessageBackend {
         Sender: message.sender,
         Text: message.text,
         SendTime: 0,
-        ClientMsgId: message.clientMsgId ?? null,
+        ClientMsgId: message.clientMsgId ?? randomUUID(),
       }),
     });
-    const retrySafe = message.clientMsgId !== undefined;
-    const response = await this.#call((client) => client.Send(request), retrySafe);
+    const response = await this.#call((client) => client.Send(request));
     if (response.Code !== 0) throw imErrorFromStatus(response.Code, response.Msg, response.ErrorCode);
     if (response.Stored == null) {
       throw new ImError('INTERNAL', 'RPC server accepted the message but did not return it; upgrade the RPC server');
     }
-    return fromThriftMessage(response.Stored);
+    const stored = fromThriftMessage(response.Stored);
+    if (message.clientMsgId !== undefined) return stored;
+    const { clientMsgId: _generated, ...withoutGeneratedId } = stored;
+    return withoutGeneratedId;
   }
 
   async pull(query: PullQuery): Promise<PullPage> {
@@ -177,7 +186,7 @@ export class RpcClientPool implements MessageBackend {
       Limit: query.limit,
       Reverse: query.reverse,
     });
-    const response = await this.#call((client) => client.Pull(request), true);
+    const response = await this.#call((client) => client.Pull(request));
     if (response.Code !== 0) throw imErrorFromStatus(response.Code, response.Msg, response.ErrorCode);
     return {
       messages: (response.Messages ?? []).map(fromThriftMessage),
@@ -209,7 +218,7 @@ export class RpcClientPool implements MessageBackend {
     return undefined;
   }
 
-  async #call<T>(invoke: (client: IMServiceClient) => Promise<T>, retrySafe: boolean): Promise<T> {
+  async #call<T>(invoke: (client: IMServiceClient) => Promise<T>): Promise<T> {
     const deadline = Date.now() + this.#timeoutMs;
     const tried = new Set<RpcEndpoint>();
     let lastError: ImError | undefined;
@@ -221,7 +230,6 @@ export class RpcClientPool implements MessageBackend {
       }
       tried.add(endpoint);
       const connection = endpoint.connection();
-      const wasConnected = connection.connected;
       try {
         const result = await this.#callWithTimeout(connection, endpoint, invoke, remainingMs);
         endpoint.markUp();
@@ -229,8 +237,6 @@ export class RpcClientPool implements MessageBackend {
       } catch (error) {
         if (!(error instanceof ImError) || error.code !== 'RPC_UNAVAILABLE') throw error;
         lastError = error;
-        // A send written to a live connection may have been stored: repeat it only when idempotent.
-        if (!retrySafe && wasConnected) throw error;
       }
     }
   }

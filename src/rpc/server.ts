@@ -166,7 +166,8 @@ export class RpcServer {
 
     socket.on('end', () => {
       const pending = receive === undefined ? (head?.length ?? 0) : pendingBytes();
-      if (pending > 0) log.warn({ pendingBytes: pending }, 'rpc connection ended inside a request (truncated input)');
+      if (pending > 0 && !dropped)
+        log.warn({ pendingBytes: pending }, 'rpc connection ended inside a request (truncated input)');
       socket.end();
     });
   }
