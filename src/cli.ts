@@ -2,6 +2,7 @@
 import { startService } from './app.js';
 import { ConfigError, helpText, parseConfig } from './config.js';
 import { createLogger } from './log.js';
+import { isClusterWorker, reportStarted, runPrimary } from './workers.js';
 
 async function main(): Promise<void> {
   let parsed;
@@ -18,6 +19,10 @@ async function main(): Promise<void> {
   }
 
   const logger = createLogger(parsed.config.logLevel);
+  if (parsed.config.workers > 1 && !isClusterWorker()) {
+    process.exit(await runPrimary(parsed.config, logger));
+  }
+
   let service;
   try {
     service = await startService(parsed.config, logger);
@@ -25,10 +30,13 @@ async function main(): Promise<void> {
     logger.fatal({ err: error }, 'im-service failed to start');
     process.exit(1);
   }
+  reportStarted(service);
 
   let stopping = false;
   const shutdown = (signal: NodeJS.Signals): void => {
     if (stopping) {
+      // A worker gets SIGINT from the terminal and again from its primary: stop once.
+      if (isClusterWorker()) return;
       logger.warn({ signal }, 'second signal: exiting without waiting');
       process.exit(1);
     }

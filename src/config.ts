@@ -26,6 +26,8 @@ export interface Config {
   readonly rpcMaxMessageBytes: number;
   readonly maxTextBytes: number;
   readonly logLevel: string;
+  /** Processes that serve the same ports through node:cluster; 1 runs no cluster primary. */
+  readonly workers: number;
 }
 
 /** Raised for a bad flag or environment value; the CLI prints it and exits with status 2. */
@@ -94,6 +96,12 @@ const OPTIONS = {
     env: 'MAX_TEXT_BYTES',
     defaultValue: String(DEFAULT_MAX_TEXT_BYTES),
     help: 'largest message text, in bytes of UTF-8',
+  },
+  workers: {
+    flag: 'workers',
+    env: 'WORKERS',
+    defaultValue: '1',
+    help: 'processes sharing the HTTP and RPC ports, 1-64 (more than 1 needs a sqlite: store)',
   },
   logLevel: {
     flag: 'log-level',
@@ -235,7 +243,13 @@ export function parseConfig(argv: readonly string[], env: NodeJS.ProcessEnv): Pa
     ),
     maxTextBytes: integerOption('maxTextBytes', value('maxTextBytes'), 1, 16 * 1024 * 1024, 'bytes from 1 to 16777216'),
     logLevel,
+    workers: integerOption('workers', value('workers'), 1, 64, 'an integer from 1 to 64'),
   };
+  if (config.workers > 1 && config.command !== 'http' && config.store === 'memory:') {
+    throw new ConfigError(
+      `--workers ${config.workers} (WORKERS) cannot be used with --store memory: (IM_STORE), because each worker process would keep its own messages; use --store sqlite:PATH or --workers 1`,
+    );
+  }
   if (config.maxTextBytes + 1024 > config.rpcMaxMessageBytes) {
     throw new ConfigError(
       `--max-text-bytes (${config.maxTextBytes}) does not fit in --rpc-max-message-bytes (${config.rpcMaxMessageBytes}); raise --rpc-max-message-bytes to at least ${config.maxTextBytes + 1024}`,
