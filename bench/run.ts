@@ -115,9 +115,10 @@ class Runner {
 
   constructor(readonly options: Options) {}
 
-  /** True when the scenario was asked for: no filter runs every scenario except growth. */
+  /** True when the scenario was asked for: no filter runs every scenario except growth. The baseline always runs. */
   selected(name: string): boolean {
     const { filters } = this.options;
+    if (name.startsWith('baseline')) return true;
     if (filters.length === 0) return !name.startsWith('growth');
     return filters.some((filter) => filter === 'all' || name.includes(filter));
   }
