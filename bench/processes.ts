@@ -1,4 +1,4 @@
-import { spawn, type ChildProcess } from 'node:child_process';
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import net from 'node:net';
 import { join } from 'node:path';
@@ -82,6 +82,11 @@ export async function stopAll(): Promise<void> {
   await Promise.all([...started].map((handle) => stopProcess(handle)));
 }
 
+/** Compiles src/ into dist/ with the project's build script. */
+export function buildCli(): void {
+  execFileSync('npm', ['run', 'build', '--silent'], { cwd: ROOT, stdio: 'inherit' });
+}
+
 /** Resident set size of one process, in bytes, from /proc (Linux only). */
 export function rssBytes(pid: number): number {
   const status = readFileSync(`/proc/${pid}/status`, 'utf8');
@@ -98,7 +103,10 @@ export interface CliOptions {
   readonly profileDir?: string | undefined;
 }
 
-/** Starts the real im-service CLI (through tsx) and waits until it logs that it started. */
+/**
+ * Starts the built im-service CLI (dist/cli.js, as `npm start` runs it) and
+ * waits until it logs that it started. Call buildCli first.
+ */
 export function startCli(name: string, options: CliOptions): Promise<Started> {
   const nodeFlags = options.profileDir === undefined ? [] : ['--cpu-prof', '--cpu-prof-dir', options.profileDir];
   const workers = options.workers ?? 1;
@@ -108,9 +116,7 @@ export function startCli(name: string, options: CliOptions): Promise<Started> {
     process.execPath,
     [
       ...nodeFlags,
-      '--import',
-      'tsx',
-      'src/cli.ts',
+      'dist/cli.js',
       options.command,
       '--host',
       '127.0.0.1',

@@ -19,7 +19,17 @@ import {
   type Measurement,
   type RequestFactory,
 } from './load.js';
-import { freePort, ROOT, rssBytes, startCli, startProcess, stopAll, stopProcess, type Started } from './processes.js';
+import {
+  buildCli,
+  freePort,
+  ROOT,
+  rssBytes,
+  startCli,
+  startProcess,
+  stopAll,
+  stopProcess,
+  type Started,
+} from './processes.js';
 import { formatMarkdown, formatTargets, formatText, type Row, type TargetCheck } from './report.js';
 
 const HELP = `Usage: npm run bench -- [options]
@@ -417,6 +427,8 @@ async function main(): Promise<void> {
   process.on('SIGTERM', interrupt);
 
   try {
+    process.stderr.write('building dist/ ...\n');
+    buildCli();
     await runBaseline(runner, 'baseline node:http (first)');
     await runInProcess(runner, directory);
     await runSplit(runner, directory);
