@@ -32,6 +32,8 @@ declare module 'autocannon' {
     p50: number;
     p99: number;
     max: number;
+    /** Sum of the samples: completed requests in the requests histogram. */
+    total: number;
   }
 
   interface Result {
@@ -42,7 +44,6 @@ declare module 'autocannon' {
     errors: number;
     timeouts: number;
     non2xx: number;
-    totalCompletedRequests: number;
     /** Seconds. */
     duration: number;
   }

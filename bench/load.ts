@@ -13,6 +13,23 @@ export interface Measurement {
   readonly errors: number;
   readonly non2xx: number;
   readonly completed: number;
+  /**
+   * CPU time (user and system) that the measured server processes spent per
+   * completed request, in microseconds. Unlike req/s it barely changes when
+   * other processes compete for the cores.
+   */
+  readonly cpuMicrosPerRequest?: number;
+}
+
+/** Cumulative CPU time of the measured server processes, in microseconds. */
+export type CpuClock = () => number;
+
+/** Runs the measured part of a scenario and adds the servers' CPU time per request. */
+async function withCpu(cpuClock: CpuClock | undefined, run: () => Promise<Measurement>): Promise<Measurement> {
+  const before = cpuClock?.();
+  const measurement = await run();
+  if (cpuClock === undefined || before === undefined || measurement.completed === 0) return measurement;
+  return { ...measurement, cpuMicrosPerRequest: (cpuClock() - before) / measurement.completed };
 }
 
 export interface LoadSettings {
@@ -87,14 +104,19 @@ async function runAutocannon(
     maxMs: result.latency.max,
     errors: result.errors,
     non2xx: result.non2xx,
-    completed: result.totalCompletedRequests,
+    completed: result.requests.total,
   };
 }
 
 /** Warms up for settings.warmupSec, then measures for settings.durationSec. */
-export async function measureHttp(url: string, settings: LoadSettings, next: RequestFactory): Promise<Measurement> {
+export async function measureHttp(
+  url: string,
+  settings: LoadSettings,
+  next: RequestFactory,
+  cpuClock?: CpuClock,
+): Promise<Measurement> {
   if (settings.warmupSec > 0) await runAutocannon(url, settings.connections, settings.warmupSec, next);
-  return runAutocannon(url, settings.connections, settings.durationSec, next);
+  return withCpu(cpuClock, () => runAutocannon(url, settings.connections, settings.durationSec, next));
 }
 
 /**
@@ -177,7 +199,12 @@ async function runThriftPull(
 }
 
 /** Warms up, then measures Thrift Pull calls per second against the RPC port. */
-export async function measureThriftPull(port: number, settings: LoadSettings, chatCount: number): Promise<Measurement> {
+export async function measureThriftPull(
+  port: number,
+  settings: LoadSettings,
+  chatCount: number,
+  cpuClock?: CpuClock,
+): Promise<Measurement> {
   if (settings.warmupSec > 0) await runThriftPull(port, settings.connections, settings.warmupSec, chatCount);
-  return runThriftPull(port, settings.connections, settings.durationSec, chatCount);
+  return withCpu(cpuClock, () => runThriftPull(port, settings.connections, settings.durationSec, chatCount));
 }

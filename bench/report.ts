@@ -5,7 +5,7 @@ export interface Row {
   readonly measurement: Measurement;
 }
 
-const HEADERS = ['scenario', 'req/s', 'p50 ms', 'p99 ms', 'max ms', 'errors', 'non-2xx', 'ratio'];
+const HEADERS = ['scenario', 'req/s', 'p50 ms', 'p99 ms', 'max ms', 'errors', 'non-2xx', 'ratio', 'CPU µs/req'];
 
 function cells(row: Row, baseline: Measurement | undefined): string[] {
   const m = row.measurement;
@@ -19,6 +19,7 @@ function cells(row: Row, baseline: Measurement | undefined): string[] {
     String(m.errors),
     String(m.non2xx),
     ratio,
+    m.cpuMicrosPerRequest === undefined ? '-' : Math.round(m.cpuMicrosPerRequest).toString(),
   ];
 }
 

@@ -21,6 +21,7 @@ import {
 } from './load.js';
 import {
   buildCli,
+  cpuMicros,
   freePort,
   ROOT,
   rssBytes,
@@ -122,6 +123,8 @@ class Runner {
   readonly notes: string[] = [];
   readonly checks: TargetCheck[] = [];
   baseline: Measurement | undefined;
+  /** Server processes whose CPU time the next measurements count. */
+  measured: Started[] = [];
 
   constructor(readonly options: Options) {}
 
@@ -136,9 +139,13 @@ class Runner {
   async http(name: string, url: string, next: RequestFactory): Promise<Measurement | undefined> {
     if (!this.selected(name)) return undefined;
     process.stderr.write(`running ${name} ...\n`);
-    const measurement = await measureHttp(url, this.options.settings, next);
+    const measurement = await measureHttp(url, this.options.settings, next, () => this.cpuMicros());
     this.rows.push({ scenario: name, measurement });
     return measurement;
+  }
+
+  cpuMicros(): number {
+    return cpuMicros(this.measured.map((server) => server.child.pid!));
   }
 
   find(name: string): Measurement | undefined {
@@ -174,6 +181,7 @@ async function runBaseline(runner: Runner, name: string): Promise<void> {
     ['--import', 'tsx', 'bench/baseline-server.ts', String(port)],
     /listening/,
   );
+  runner.measured = [server];
   try {
     const measurement = await runner.http(name, `http://127.0.0.1:${port}`, () => ({ method: 'GET', path: '/ping' }));
     if (measurement !== undefined && measurement.requestsPerSec > (runner.baseline?.requestsPerSec ?? 0)) {
@@ -197,6 +205,7 @@ async function startInProcess(
     profileDir: runner.options.profileDir,
     args: ['--store', store, '--http-port', String(httpPort), '--rpc-port', String(rpcPort)],
   });
+  runner.measured = [server];
   return { server, url: `http://127.0.0.1:${httpPort}`, rpcPort };
 }
 
@@ -226,7 +235,9 @@ async function runInProcess(runner: Runner, directory: string): Promise<void> {
     await runner.http('start/sqlite mixed', one.url, mixedRequests(pullChats));
     if (runner.selected('thrift/sqlite Pull')) {
       process.stderr.write('running thrift/sqlite Pull ...\n');
-      const measurement = await measureThriftPull(one.rpcPort, runner.options.settings, pullChats);
+      const measurement = await measureThriftPull(one.rpcPort, runner.options.settings, pullChats, () =>
+        runner.cpuMicros(),
+      );
       runner.rows.push({ scenario: 'thrift/sqlite Pull', measurement });
     }
   } finally {
@@ -299,6 +310,7 @@ async function runSplit(runner: Runner, directory: string): Promise<void> {
       }),
     );
     const url = `http://127.0.0.1:${httpPort}`;
+    runner.measured = [...started];
     await runner.http(`${prefix} pull`, url, pullRequests(pullChats));
     await runner.http(`${prefix} send`, url, sendRequests());
     await runner.http(`${prefix} mixed`, url, mixedRequests(pullChats));
