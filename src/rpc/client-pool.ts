@@ -23,6 +23,10 @@ export interface RpcClientPoolOptions {
 }
 
 type Callback = (error: unknown, result?: unknown) => void;
+type FramedReceiver = (
+  callback: (transport: thrift.TTransport) => void,
+  seqid: number | undefined,
+) => (chunk: Buffer) => void;
 
 /** One Thrift connection; calls on it run concurrently, matched by seqid. */
 class RpcConnection {
@@ -38,6 +42,7 @@ class RpcConnection {
       connect_timeout: connectTimeoutMs,
     });
     this.client = thrift.createClient(IMService as never, this.#connection) as unknown as IMServiceClient;
+    this.#replaceReplyReader();
     let lastError: unknown;
     this.#connection.on('connect', () => (this.connected = true));
     this.#connection.on('error', (error: unknown) => (lastError = error));
@@ -50,6 +55,33 @@ class RpcConnection {
         new ImError('RPC_UNAVAILABLE', `RPC server ${address.host}:${address.port} is unreachable: ${reason}`),
       );
     });
+  }
+
+  /**
+   * Replaces the library's reply reader (thrift 0.24 connection.js). After
+   * each reply it reads on until the frame ends, which throws and catches an
+   * InputBufferUnderrunError, stack trace included, once per call. A framed
+   * reply is exactly one message, so this reader reads one and stops.
+   */
+  #replaceReplyReader(): void {
+    const socket = this.#connection.connection;
+    socket.removeAllListeners('data');
+    const client = this.client as unknown as Record<string, unknown>;
+    const onFrame = (transport: thrift.TTransport): void => {
+      try {
+        const input = new TBinaryProtocol(transport);
+        const header = input.readMessageBegin();
+        const receive = client[`recv_${header.fname}`];
+        if (typeof receive !== 'function') {
+          throw new Error(`reply to unknown method ${JSON.stringify(header.fname.slice(0, 64))}`);
+        }
+        receive.call(client, input, header.mtype, header.rseqid);
+      } catch (error) {
+        // Reported on the connection as the library does; the unanswered call ends with RPC_TIMEOUT.
+        this.#connection.emit('error', error);
+      }
+    };
+    socket.on('data', (TFramedTransport.receiver as unknown as FramedReceiver)(onFrame, undefined));
   }
 
   /** Rejects every call still waiting for a reply. */
