@@ -88,6 +88,9 @@ describe('im-service start --workers 2', () => {
         String(httpPort),
         '--rpc-port',
         String(rpcPort),
+        // The test waits for an info line, whatever LOG_LEVEL the environment sets.
+        '--log-level',
+        'info',
       ],
       { stdio: ['ignore', 'pipe', 'inherit'] },
     );
