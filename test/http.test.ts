@@ -349,6 +349,18 @@ function runHttpContract(mode: string, start: () => Promise<TestService>): void 
           mentions: ['chat'],
         },
         {
+          name: 'lone surrogate in chat',
+          send: () =>
+            client.postRaw('/api/send', 'application/json', '{"chat":"ann\\ud800:bob","sender":"bob","text":"t"}'),
+          mentions: ['chat', 'surrogate'],
+        },
+        {
+          name: 'lone surrogate in receiver',
+          send: () =>
+            client.postRaw('/api/send', 'application/json', `{"sender":"${a}","receiver":"x\\udc00","text":"t"}`),
+          mentions: ['receiver', 'surrogate'],
+        },
+        {
           name: 'sender not member',
           send: () => client.postJson('/api/send', { chat, sender: 'mallory', text: 't' }),
           mentions: ['sender', 'mallory'],
@@ -477,6 +489,11 @@ function runHttpContract(mode: string, start: () => Promise<TestService>): void 
           JSON.stringify({ chat, limit: 1.5 }),
         );
         errorBody(response, 400, 'INVALID_ARGUMENT');
+      });
+      it('lone surrogate chat on GET', async () => {
+        const response = await client.getWithBody('/api/pull', 'application/json', '{"chat":"ann\\ud800:bob"}');
+        const body = errorBody(response, 400, 'INVALID_ARGUMENT');
+        assert.match(body.message, /surrogate/);
       });
       it('malformed JSON on GET', async () => {
         const response = await client.getWithBody('/api/pull', 'application/json', '{"chat":');
