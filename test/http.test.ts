@@ -11,7 +11,7 @@ import {
 } from './support/api-bodies.js';
 import { HttpClient, type JsonResponse } from './support/http-client.js';
 import { freePort } from './support/ports.js';
-import { startGateway, startInProcess, type TestService } from './support/service.js';
+import { startGateway, startInProcess, startRpcServer, type TestService } from './support/service.js';
 import { startService } from '../src/app.js';
 import { testConfig } from './support/config.js';
 import { captureLogger } from './support/logger.js';
@@ -528,6 +528,28 @@ describe('HTTP gateway failures', () => {
       }
     } finally {
       await gateway.stop();
+    }
+  });
+
+  it('gateway recovers after RPC restart', async () => {
+    const logs = captureLogger();
+    const first = await startRpcServer({}, logs);
+    const gateway = await startService(
+      testConfig({ command: 'http', rpcAddresses: [first.rpc], rpcTimeoutMs: 2000 }),
+      logs.logger,
+    );
+    let second: Awaited<ReturnType<typeof startRpcServer>> | undefined;
+    try {
+      const client = new HttpClient(`http://${gateway.httpAddress!}`);
+      okBody(await client.postJson('/api/send', { chat: 'g-a:g-b', sender: 'g-a', text: 'before' }));
+      await first.stop();
+      errorBody(await client.get('/api/pull', { chat: 'g-a:g-b' }), 503, 'RPC_UNAVAILABLE');
+      second = await startRpcServer({ rpcPort: first.rpc.port }, logs);
+      const page = okBody<PullBody>(await client.get('/api/pull', { chat: 'g-a:g-b' }));
+      assert.deepEqual(page, { messages: [], has_more: false, next_cursor: 0 }, 'a new memory store is empty');
+    } finally {
+      await gateway.stop();
+      await second?.stop();
     }
   });
 
