@@ -64,7 +64,8 @@ function runHttpContract(mode: string, start: () => Promise<TestService>): void 
       assert.equal(sent.chat, chat);
       assert.equal(sent.sender, a);
       assert.equal(sent.text, 'json');
-      assert.ok(Number.isSafeInteger(sent.send_time) && sent.send_time > 0, 'send_time is a positive integer');
+      assert.ok(Number.isSafeInteger(sent.send_time), 'send_time is an integer');
+      assert.ok(sent.send_time > 0, 'send_time is positive');
       assert.deepEqual(Object.keys(sent).sort(), ['chat', 'send_time', 'sender', 'text']);
     });
 

@@ -18,7 +18,7 @@ const THRIFT_COMPILER = '/usr/bin/thrift';
 const CLIENT_SCRIPT = new URL('./interop/thrift_client.py', import.meta.url).pathname;
 const GENERATOR = new URL('../scripts/gen-thrift.sh', import.meta.url).pathname;
 
-/** The reason the interop tests cannot run here, or undefined when they can. */
+/** Returns why the interop tests cannot run here, or undefined when they can. */
 function missingTool(): string | undefined {
   if (!existsSync(THRIFT_COMPILER)) return `${THRIFT_COMPILER} is missing (apt-get install thrift-compiler)`;
   if (!existsSync(PYTHON)) return `${PYTHON} is missing (apt-get install python3)`;

@@ -8,10 +8,8 @@ import { HttpClient } from './support/http-client.js';
 import { freePort } from './support/ports.js';
 import { tempDirectory } from './support/service.js';
 
-// Runs the real CLI as child processes. Each test picks free ports itself,
-// because a child started on port 0 does not report the port it got in a
-// form these tests read (the log line has it, but the tests pass fixed ports
-// to keep restarts on the same address).
+// Runs the real CLI as child processes. Each test picks free ports and passes
+// them as flags, so the tests know the addresses without reading the logs.
 
 const children: CliProcess[] = [];
 const directories: { remove: () => void }[] = [];
@@ -195,7 +193,7 @@ describe('CLI process', () => {
       request.write(body.slice(0, 10));
       return { request, body, response };
     });
-    // Let the server read the request heads before it is told to stop.
+    // Give the server time to read the request heads before the signal.
     await new Promise((resolve) => setTimeout(resolve, 300));
 
     child.signal('SIGTERM');

@@ -53,7 +53,7 @@ describe('Thrift RPC server', () => {
     await server.stop();
   });
 
-  /** Checks that the server still answers a new connection. */
+  /** Asserts that the server still serves a call on a new connection. */
   async function assertServing(kind: TransportKind = 'framed'): Promise<void> {
     const { client, close } = await openThriftClient(host, port, kind);
     try {
@@ -107,7 +107,7 @@ describe('Thrift RPC server', () => {
           encodeCall(kind, 'Send', 14, sendRequest(chat, a, 'three')),
           encodeCall(kind, 'Pull', 15, pullRequest(chat, 0, 100)),
         ];
-        // One write, so the server sees every call before it replies to any.
+        // One write, so every call reaches the server before it replies to any.
         connection.write(Buffer.concat(calls));
         const replies = await connection.waitForReplies(calls.length);
         const bySeqid = new Map(replies.map((reply) => [reply.seqid, reply]));

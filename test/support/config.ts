@@ -1,7 +1,7 @@
 import type { Config } from '../../src/config.js';
 import { DEFAULT_MAX_TEXT_BYTES } from '../../src/core/validation.js';
 
-/** A config for in-process services: loopback, ports picked by the OS, memory store. */
+/** Builds a config for in-process services: loopback, ports picked by the OS, memory store. */
 export function testConfig(overrides: Partial<Config> = {}): Config {
   return {
     command: 'start',

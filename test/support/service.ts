@@ -59,7 +59,7 @@ export async function startGateway(overrides: Partial<Config> = {}): Promise<Tes
   }
 }
 
-/** A temporary directory removed by the returned cleanup. */
+/** Creates a temporary directory that the returned `remove` deletes. */
 export function tempDirectory(prefix: string): { path: string; remove: () => void } {
   const path = mkdtempSync(join(tmpdir(), prefix));
   return { path, remove: () => rmSync(path, { recursive: true, force: true }) };

@@ -2,7 +2,7 @@ import thrift from 'thrift';
 import { IMService, type IMServiceClient } from '../../src/rpc/generated.js';
 import type { TransportKind } from './thrift-wire.js';
 
-/** An IMService client of the thrift runtime over one connection. */
+/** Opens one connection and returns an IMService client of the thrift runtime on it. */
 export async function openThriftClient(
   host: string,
   port: number,

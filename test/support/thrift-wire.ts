@@ -62,7 +62,7 @@ export type Reply =
   | { kind: 'reply'; method: string; seqid: number; response: ThriftSendResponse | ThriftPullResponse }
   | { kind: 'exception'; method: string; seqid: number; type: number; message: string };
 
-/** Decodes one message from the start of `bytes`; throws InputBufferUnderrunError when incomplete. */
+/** Decodes one reply or exception; throws InputBufferUnderrunError when the input ends inside it. */
 function decodeMessage(input: thrift.TProtocol): Reply {
   const begin = input.readMessageBegin();
   if (begin.mtype === Thrift.MessageType.EXCEPTION) {
