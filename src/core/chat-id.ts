@@ -19,6 +19,9 @@ export function memberIdProblem(member: string): string | undefined {
     return `is ${member.length} characters long (maximum ${MAX_MEMBER_ID_LENGTH})`;
   }
   if (FORBIDDEN_IN_MEMBER_ID.test(member)) return "contains ':', whitespace or a control character";
+  // Thrift and SQLite carry strings as UTF-8, which turns a lone surrogate into
+  // U+FFFD, so such an id would name a different chat behind the gateway.
+  if (!member.isWellFormed()) return 'contains a lone UTF-16 surrogate (member ids must be valid Unicode)';
   return undefined;
 }
 

@@ -55,6 +55,8 @@ export function buildHttpServer(options: HttpServerOptions) {
   // Room for the text escaped as JSON (up to 6 bytes per byte of UTF-8) or
   // percent-encoded in a URL (3 bytes per byte), plus the other fields.
   const bodyLimit = Math.max(1024 * 1024, maxTextBytes * 6 + 64 * 1024);
+  // NOTE: a longer request line gets fastify's default 431 reply, whose body is
+  // {"error","message","statusCode"} rather than the register's {code, message}.
   const maxHeaderSize = Math.max(16 * 1024, maxTextBytes * 3 + 16 * 1024);
 
   const app = Fastify({

@@ -252,6 +252,9 @@ export class RpcServer {
         Thrift.TApplicationExceptionType.UNKNOWN_METHOD,
         `unknown method ${name}; IMService has Send and Pull`,
       );
+      // The thrift 0.24 runtime's write() sends `code` as the type field but its
+      // constructor only sets `type`, so without this the client reads UNKNOWN (0).
+      exception.code = Thrift.TApplicationExceptionType.UNKNOWN_METHOD;
       output.writeMessageBegin(name, Thrift.MessageType.EXCEPTION, begin.rseqid);
       exception.write(output);
       output.writeMessageEnd();
