@@ -27,6 +27,12 @@ describe('chat id', () => {
     assert.equal(parseChatId(`${long}:a`).id, `a:${long}`);
   });
 
+  it('counts length in code points', () => {
+    const emoji = '😀'.repeat(64);
+    assert.equal(parseChatId(`${emoji}:a`).id, `a:${emoji}`);
+    assert.throws(() => parseChatId(`${emoji}😀:a`), /65 characters/);
+  });
+
   it('rejects malformed ids', () => {
     const bad = [
       '',

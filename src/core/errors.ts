@@ -13,11 +13,11 @@
 export const errorRegister = {
   INVALID_ARGUMENT: { httpStatus: 400, retryable: false, logLevel: 'info', summary: 'a field is missing or invalid' },
   TEXT_TOO_LARGE: { httpStatus: 413, retryable: false, logLevel: 'info', summary: 'the text exceeds the size limit' },
-  BODY_TOO_LARGE: {
+  REQUEST_TOO_LARGE: {
     httpStatus: 413,
     retryable: false,
     logLevel: 'info',
-    summary: 'the request body exceeds the size limit',
+    summary: 'the request body, or its URL and headers, exceed their size limit',
   },
   NOT_FOUND: { httpStatus: 404, retryable: false, logLevel: 'info', summary: 'no such route' },
   STORE_UNAVAILABLE: {

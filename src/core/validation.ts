@@ -1,9 +1,10 @@
-import { assertMemberId, chatOf, parseChatId } from './chat-id.js';
+import { assertMemberId, chatOf, codePointLength, parseChatId } from './chat-id.js';
 import { ImError, invalidArgument } from './errors.js';
 import { DEFAULT_PULL_LIMIT, MAX_PULL_LIMIT, type NewMessage, type PullQuery } from './message-store.js';
 
 /** Default maximum text size in bytes of UTF-8 (16 KiB). */
 export const DEFAULT_MAX_TEXT_BYTES = 16 * 1024;
+/** Longest client message id, in Unicode code points. */
 export const MAX_CLIENT_MSG_ID_LENGTH = 64;
 
 /**
@@ -125,13 +126,14 @@ export function parseSendFields(fields: RawFields, limits: SendLimits): NewMessa
 }
 
 export function validateClientMsgId(clientMsgId: string): void {
-  if (clientMsgId.length === 0 || clientMsgId.length > MAX_CLIENT_MSG_ID_LENGTH) {
-    throw invalidArgument(
-      `client_msg_id ${describe(clientMsgId)} is ${clientMsgId.length} characters long; expected 1-${MAX_CLIENT_MSG_ID_LENGTH} characters`,
-    );
-  }
   if (!clientMsgId.isWellFormed()) {
     throw invalidArgument('client_msg_id has a lone UTF-16 surrogate; expected valid Unicode');
+  }
+  const length = codePointLength(clientMsgId);
+  if (length === 0 || length > MAX_CLIENT_MSG_ID_LENGTH) {
+    throw invalidArgument(
+      `client_msg_id ${describe(clientMsgId)} is ${length} characters long; expected 1-${MAX_CLIENT_MSG_ID_LENGTH} characters`,
+    );
   }
 }
 
