@@ -5,7 +5,7 @@
  * accepted form. The HTTP API sends `{ code, message }` with the status below,
  * and the Thrift API sends the same status as `Code` and the message as `Msg`.
  *
- * `retryable` tells clients whether repeating the same request can succeed.
+ * `retryable` is true when repeating the same request can succeed.
  * `logLevel` is the pino level of the server's log line for the error, chosen
  * by who must act: info for client mistakes, warn for a degraded dependency
  * that recovers by itself, error for a bug.

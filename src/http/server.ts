@@ -18,7 +18,7 @@ function toMessageJson(message: StoredMessage) {
   return { chat: message.chat, text: message.text, sender: message.sender, send_time: message.sendTimeMicros };
 }
 
-/** The send reply echoes the caller's client message id, when there was one. */
+/** Builds the send reply, which echoes the caller's client message id when there was one. */
 function toSentJson(message: StoredMessage) {
   const json = toMessageJson(message);
   return message.clientMsgId === undefined ? json : { ...json, client_msg_id: message.clientMsgId };

@@ -97,7 +97,7 @@ class RpcEndpoint {
     return Date.now() >= this.#downUntil;
   }
 
-  /** A connection in round-robin order, opened on first use or after it closed. */
+  /** Returns the next connection in round-robin order, opening it on first use or after it closed. */
   connection(): RpcConnection {
     const slot = this.#next;
     this.#next = (this.#next + 1) % this.#connections.length;
@@ -133,7 +133,7 @@ class RpcEndpoint {
  * MessageBackend that forwards to remote IMService servers over framed
  * binary Thrift. Calls go round-robin over the servers that are not backing
  * off after a failed connect. A call that fails because its server cannot be
- * reached is retried on another server, each server at most once; this is
+ * reached is retried on another server, each server at most once. Retries are
  * safe because pulls only read and every send carries a client message id,
  * which the store deduplicates. Every call resolves or rejects within
  * timeoutMs (RPC_TIMEOUT, RPC_UNAVAILABLE).
@@ -154,9 +154,8 @@ export class RpcClientPool implements MessageBackend {
 
   /**
    * Sends through an RPC server. A send without a client message id gets a
-   * generated one, so that a retry after a lost connection is deduplicated by
-   * the store instead of storing the message twice; the generated id is not
-   * returned to the caller.
+   * generated one, so the store deduplicates a retry after a lost connection
+   * instead of storing the message twice. The generated id is not returned.
    */
   async send(message: NewMessage): Promise<StoredMessage> {
     const request = new types.SendRequest({
@@ -195,7 +194,7 @@ export class RpcClientPool implements MessageBackend {
     };
   }
 
-  /** Ready when at least one RPC server answers a pull. */
+  /** Resolves when at least one RPC server replies to a pull. */
   async checkReady(): Promise<void> {
     await this.pull({ chat: 'ready:check', cursorMicros: 0, limit: 1, reverse: true });
   }

@@ -25,7 +25,7 @@ const VERSION_BYTE_1 = 0x01;
 
 type TransportKind = 'buffered' | 'framed';
 
-/** Thrown to close a connection after a protocol violation; the message says why. */
+/** Thrown to close a connection after a protocol violation; the message gives the reason. */
 class ConnectionError extends Error {}
 
 /**
