@@ -74,17 +74,25 @@ export function toStoreError(error: unknown, context: string): ImError {
 /**
  * Rejects with STORE_UNAVAILABLE when `opening` has not settled after
  * `timeoutMs`, and calls `abandon` so the client stops reconnecting.
+ * `lastError` returns the latest connection error, which the message quotes.
  */
 export async function connectWithin(
   opening: Promise<unknown>,
   timeoutMs: number,
   description: string,
   abandon: () => void,
+  lastError: () => unknown,
 ): Promise<void> {
   let timer: NodeJS.Timeout | undefined;
   const timeout = new Promise<never>((_, reject) => {
     timer = setTimeout(() => {
-      reject(new Error(`no connection after ${timeoutMs} ms; check that Redis runs and the address is right`));
+      const last = lastError();
+      const cause = last === undefined ? '' : ` (last error: ${last instanceof Error ? last.message : String(last)})`;
+      reject(
+        new Error(
+          `no connection after ${timeoutMs} ms${cause}; check the address, the credentials and that Redis runs`,
+        ),
+      );
     }, timeoutMs);
   });
   try {
@@ -107,13 +115,20 @@ export class OutageLog {
   readonly #logger: Logger | undefined;
   readonly #fields: Record<string, string>;
   #errorsSinceReady = 0;
+  #lastError: unknown;
 
   constructor(logger: Logger | undefined, fields: Record<string, string>) {
     this.#logger = logger;
     this.#fields = fields;
   }
 
+  /** The latest error seen, also after the connection recovered. */
+  get lastError(): unknown {
+    return this.#lastError;
+  }
+
   error(error: unknown, node?: string): void {
+    this.#lastError = error;
     this.#errorsSinceReady++;
     if (this.#errorsSinceReady > 1) return;
     const err = error instanceof Error ? error.message : String(error);
