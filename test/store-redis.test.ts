@@ -12,7 +12,7 @@ import { freePort, RedisCluster, redisCli, RedisServer, redisSkipReason } from '
 const skipReason = redisSkipReason();
 
 let prefixCounter = 0;
-/** A key prefix no other store of this run uses, so stores sharing a server never see each other's keys. */
+/** Returns a key prefix that no other store of this run uses, so stores sharing a server never see each other's keys. */
 function freshPrefix(): string {
   prefixCounter++;
   return `test${prefixCounter}:`;

@@ -38,7 +38,7 @@ type StoreCluster = ReturnType<typeof createStoreCluster>;
 /**
  * Message store on a Redis Cluster (IM_STORE=redis-cluster://...). The keys
  * of one chat share a hash tag, so they live on one shard and the send script
- * can run there atomically; different chats spread over the shards. Keys,
+ * can run there atomically. Different chats spread over the shards. Keys,
  * script, send time and durability are the same as in RedisMessageStore.
  *
  * When the shard of a chat is unreachable, calls for that chat reject with
