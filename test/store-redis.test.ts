@@ -287,6 +287,43 @@ if (skipReason !== undefined) {
       }
     });
 
+    it('shard outage affects only its chats', async () => {
+      const own = await RedisCluster.start(3);
+      const store = await RedisClusterMessageStore.open(own.url);
+      try {
+        const slotOf = (key: string): number => Number(redisCli(own.nodes[0]!.port, 'CLUSTER', 'KEYSLOT', key));
+        const chatsByNode = new Map<RedisServer, string>();
+        for (let i = 0; chatsByNode.size < 3 && i < 200; i++) {
+          const chat = `outage${i}:z`;
+          const node = own.nodeForSlot(slotOf(chatKeys('im:', chat).messages));
+          if (!chatsByNode.has(node)) chatsByNode.set(node, chat);
+        }
+        assert.equal(chatsByNode.size, 3, 'no chat found for every master');
+        const [downNode, downChat] = [...chatsByNode][0]!;
+        const upChats = [...chatsByNode.values()].filter((chat) => chat !== downChat);
+        await store.send({ chat: downChat, sender: 'z', text: 'before the outage' });
+
+        await downNode.stop('SIGKILL');
+        await assertUnavailableWithin(
+          () => store.send({ chat: downChat, sender: 'z', text: 'lost' }),
+          1000,
+          'send to the stopped shard',
+        );
+        await assertUnavailableWithin(() => store.checkReady(), 1000, 'checkReady with a stopped shard');
+        for (const chat of upChats) {
+          const stored = await store.send({ chat, sender: 'z', text: 'other shard' });
+          assert.equal(stored.text, 'other shard');
+        }
+
+        await downNode.restart();
+        await waitForRecovery(store, downChat, 'z', 15_000);
+        await store.checkReady();
+      } finally {
+        await store.close();
+        await own.remove();
+      }
+    });
+
     it('open rejects when no root node replies', async () => {
       const ports = [await freePort(), await freePort()];
       const url = `redis-cluster://${ports.map((port) => `127.0.0.1:${port}`).join(',')}`;
