@@ -43,8 +43,8 @@ function parsePort(raw: string, item: string): number {
   const port = /^\d{1,5}$/.test(raw) ? Number(raw) : Number.NaN;
   if (port >= 1 && port <= 65535) return port;
   // Quote digits only: a password with an unencoded '/' can end up where the port is read.
-  const shown = /^\d+$/.test(raw) ? ` ${JSON.stringify(raw)}` : '';
-  throw new RedisUrlError(`the port${shown} of ${item} is not a number from 1 to 65535`);
+  const quotedPort = /^\d+$/.test(raw) ? ` ${JSON.stringify(raw)}` : '';
+  throw new RedisUrlError(`the port${quotedPort} of ${item} is not a number from 1 to 65535`);
 }
 
 function splitCredentials(userInfo: string): RedisCredentials {
