@@ -55,7 +55,7 @@ export async function startService(config: Config, logger: Logger): Promise<Runn
       });
       backend = pool;
     } else {
-      store = await openStore(config.store);
+      store = await openStore(config.store, logger.child({ component: 'store' }));
       backend = store;
       rpcServer = new RpcServer({
         handler: createRpcHandler(store, limits, logger.child({ component: 'rpc' })),

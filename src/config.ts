@@ -1,5 +1,12 @@
 import { parseArgs } from 'node:util';
 import { DEFAULT_MAX_TEXT_BYTES } from './core/validation.js';
+import {
+  parseRedisClusterUrl,
+  parseRedisUrl,
+  REDIS_CLUSTER_URL_FORM,
+  REDIS_URL_FORM,
+  RedisUrlError,
+} from './store/redis-url.js';
 
 export type Command = 'start' | 'rpc' | 'http';
 export const COMMANDS: readonly Command[] = ['start', 'rpc', 'http'];
@@ -15,7 +22,7 @@ export interface Config {
   readonly host: string;
   readonly httpPort: number;
   readonly rpcPort: number;
-  /** `sqlite:PATH` or `memory:`. */
+  /** `sqlite:PATH`, `memory:`, `redis://...` or `redis-cluster://...`; may contain a password, so never log it. */
   readonly store: string;
   /** RPC servers that `http` mode calls; empty in the other modes. */
   readonly rpcAddresses: readonly RpcAddress[];
@@ -63,7 +70,7 @@ const OPTIONS = {
     flag: 'store',
     env: 'IM_STORE',
     defaultValue: 'sqlite:./data/im.sqlite',
-    help: 'message store: sqlite:PATH or memory:',
+    help: `message store: sqlite:PATH, memory:, ${REDIS_URL_FORM} or ${REDIS_CLUSTER_URL_FORM}`,
   },
   rpcAddr: {
     flag: 'rpc-addr',
@@ -156,10 +163,35 @@ export function parseRpcAddresses(raw: string): RpcAddress[] {
   return addresses;
 }
 
+/** Describes an IM_STORE value for an error message: a Redis URL loses its credentials. */
+function describeStoreValue(raw: string): string {
+  return JSON.stringify(raw.replace(/^(redis(?:-cluster)?:\/\/).*@/, '$1***@'));
+}
+
 function parseStore(raw: string): string {
   if (raw === 'memory:' || (raw.startsWith('sqlite:') && raw.length > 'sqlite:'.length)) return raw;
+
+  const redisForm = raw.startsWith('redis-cluster:')
+    ? REDIS_CLUSTER_URL_FORM
+    : raw.startsWith('redis')
+      ? REDIS_URL_FORM
+      : '';
+  if (redisForm !== '') {
+    try {
+      if (redisForm === REDIS_URL_FORM) parseRedisUrl(raw);
+      else parseRedisClusterUrl(raw);
+      return raw;
+    } catch (error) {
+      if (!(error instanceof RedisUrlError)) throw error;
+      throw new ConfigError(
+        `invalid --store (IM_STORE) ${describeStoreValue(raw)}: ${error.message}; expected ${redisForm}, such as ${
+          redisForm === REDIS_URL_FORM ? 'redis://127.0.0.1:6379/0' : 'redis-cluster://127.0.0.1:7000,127.0.0.1:7001'
+        }`,
+      );
+    }
+  }
   throw new ConfigError(
-    `invalid --store (IM_STORE) ${JSON.stringify(raw)}: expected sqlite:PATH (such as sqlite:./data/im.sqlite) or memory:`,
+    `invalid --store (IM_STORE) ${describeStoreValue(raw)}: expected sqlite:PATH (such as sqlite:./data/im.sqlite), memory:, ${REDIS_URL_FORM} or ${REDIS_CLUSTER_URL_FORM}`,
   );
 }
 
