@@ -316,6 +316,26 @@ function runHttpContract(mode: string, start: () => Promise<TestService>): void 
       assert.match(body.message, /JSON or form body/);
     });
 
+    it('body over the limit is 413', async () => {
+      const { chat, a } = uniqueChat();
+      const padding = 'p'.repeat(2 * 1024 * 1024);
+      const response = await client.postJson('/api/send', { chat, sender: a, text: 'hi', padding });
+      errorBody(response, 413, 'REQUEST_TOO_LARGE');
+    });
+
+    it('bad path encoding is 400 JSON', async () => {
+      const response = await client.get('/api/pull%ZZ', { chat: 'a:b' });
+      errorBody(response, 400, 'INVALID_ARGUMENT');
+    });
+
+    it('leading U+FEFF is kept', async () => {
+      const { chat, a } = uniqueChat();
+      const sent = okBody<MessageBody>(await client.postJson('/api/send', { chat, sender: a, text: '\ufeffbom' }));
+      assert.equal(sent.text, '\ufeffbom');
+      const page = okBody<PullBody>(await client.get('/api/pull', { chat }));
+      assert.equal(page.messages[0]?.text, '\ufeffbom');
+    });
+
     it('unknown route is 404 JSON', async () => {
       const response = await client.get('/api/nothing', { chat: 'a:b' });
       const body = errorBody(response, 404, 'NOT_FOUND');

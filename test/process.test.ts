@@ -99,6 +99,53 @@ describe('CLI process', () => {
     });
   }
 
+  it('unusable store path names --store', () => {
+    const { status, stderr } = runCli([
+      'start',
+      '--store',
+      'sqlite:/proc/im-missing/x.sqlite',
+      '--log-level',
+      'silent',
+    ]);
+    assert.equal(status, 1, `exit status (stderr: ${stderr})`);
+    assert.match(stderr, /--store \(IM_STORE\) sqlite:\/proc\/im-missing\/x\.sqlite/);
+  });
+
+  it('port in use names the option', async () => {
+    const httpPort = String(await freePort());
+    const child = await startCli([
+      'start',
+      '--store',
+      'memory:',
+      '--http-port',
+      httpPort,
+      '--rpc-port',
+      String(await freePort()),
+    ]);
+    children.push(child);
+    const rpcPort = await freePort();
+    const { status, stderr } = runCli([
+      'start',
+      '--store',
+      'memory:',
+      '--http-port',
+      httpPort,
+      '--rpc-port',
+      String(rpcPort),
+      '--log-level',
+      'silent',
+    ]);
+    assert.equal(status, 1, `exit status (stderr: ${stderr})`);
+    assert.match(stderr, /already in use/);
+    assert.match(stderr, /--http-port \(HTTP_PORT\)/);
+  });
+
+  it('version prints the package version', () => {
+    const { status, stdout } = runCli(['--version']);
+    assert.equal(status, 0);
+    assert.match(stdout, /^im-service \d+\.\d+\.\d+/);
+  });
+
   it('restart keeps SQLite messages', async () => {
     const store = `sqlite:${sqliteFile()}`;
     const first = await startTracked(['start', '--store', store]);

@@ -321,6 +321,33 @@ describe('Thrift RPC server', () => {
     await assertServing();
   });
 
+  it('oneway call is rejected', async () => {
+    const connection = await RawThriftConnection.open(host, port, 'framed');
+    try {
+      const call = encodeCall('framed', 'Pull', 4, pullRequest('a:b'));
+      // Byte 7 is the message type (after the frame size and the version): 4 is ONEWAY.
+      call[7] = 4;
+      connection.write(call);
+      assert.ok(await closesWithin(connection.socket), 'the server closes the connection');
+    } finally {
+      connection.destroy();
+    }
+    await assertServing();
+  });
+
+  it('leading U+FEFF survives Thrift', async () => {
+    const { chat, a } = uniqueChat('bom');
+    const { client, close } = await openThriftClient(host, port, 'framed');
+    try {
+      const sent = await client.Send(sendRequest(chat, a, '\ufeffbom'));
+      assert.equal(sent.Stored?.Text, '\ufeffbom');
+      const bomSender = await client.Send(sendRequest(chat, `\ufeff${a}`, 'x'));
+      assert.equal(bomSender.Code, 400);
+    } finally {
+      close();
+    }
+  });
+
   it('reply message type is rejected', async () => {
     const connection = await RawThriftConnection.open(host, port, 'framed');
     try {

@@ -138,21 +138,16 @@ export function validateClientMsgId(clientMsgId: string): void {
 }
 
 /**
- * Reads a non-negative integer field: a JSON or Thrift number, or a string of
- * decimal digits. A missing or empty field yields the fallback.
+ * Reads an integer field from 0 to max: a JSON or Thrift number, or a string
+ * of decimal digits. A missing or empty field yields the fallback.
  */
-function integerField(fields: RawFields, field: string, fallback: number, accepted: string): number {
+function integerField(fields: RawFields, field: string, fallback: number, max: number, accepted: string): number {
   const value = fields[field];
   if (value === undefined || value === null || value === '') return fallback;
-  let parsed: number;
-  if (typeof value === 'number') {
-    parsed = value;
-  } else if (typeof value === 'string' && /^\+?\d{1,16}$/.test(value.trim())) {
-    parsed = Number(value.trim());
-  } else {
-    throw invalidArgument(`${field} is ${describe(value)}; expected ${accepted}`);
-  }
-  if (!Number.isSafeInteger(parsed) || parsed < 0) {
+  let parsed = Number.NaN;
+  if (typeof value === 'number') parsed = value;
+  else if (typeof value === 'string' && /^\+?\d{1,20}$/.test(value.trim())) parsed = Number(value.trim());
+  if (!Number.isInteger(parsed) || parsed < 0 || parsed > max) {
     throw invalidArgument(`${field} is ${describe(value)}; expected ${accepted}`);
   }
   return parsed;
@@ -178,19 +173,16 @@ export function parsePullFields(fields: RawFields): PullQuery {
     fields,
     'cursor',
     0,
-    'an integer >= 0 (a send_time in microseconds since the Unix epoch, or 0)',
+    Number.MAX_SAFE_INTEGER,
+    `an integer from 0 to ${Number.MAX_SAFE_INTEGER} (a send_time in microseconds since the Unix epoch, or 0)`,
   );
   const limitValue = integerField(
     fields,
     'limit',
     0,
+    MAX_PULL_LIMIT,
     `an integer from 0 to ${MAX_PULL_LIMIT} (0 means ${DEFAULT_PULL_LIMIT})`,
   );
-  if (limitValue > MAX_PULL_LIMIT) {
-    throw invalidArgument(
-      `limit is ${limitValue}; expected an integer from 0 to ${MAX_PULL_LIMIT} (0 means ${DEFAULT_PULL_LIMIT})`,
-    );
-  }
   const limit = limitValue === 0 ? DEFAULT_PULL_LIMIT : limitValue;
   const reverse = booleanField(fields, 'reverse');
   return { chat, cursorMicros, limit, reverse };

@@ -32,7 +32,13 @@ function toPullJson(page: PullPage) {
 function fromFastifyError(error: unknown): ImError {
   if (error instanceof ImError) return error;
   const fastifyError = error as { code?: string; statusCode?: number; message?: string };
-  if (fastifyError.code === 'FST_ERR_CTP_REQUEST_TOO_LARGE') {
+  if (fastifyError.code === 'FST_ERR_CTP_INVALID_MEDIA_TYPE') {
+    return new ImError(
+      'INVALID_ARGUMENT',
+      'request has an invalid Content-Type header; send application/json, application/x-www-form-urlencoded or no body',
+    );
+  }
+  if (fastifyError.code === 'FST_ERR_CTP_BODY_TOO_LARGE') {
     return new ImError('REQUEST_TOO_LARGE', `request body is too large: ${fastifyError.message}`);
   }
   const status = fastifyError.statusCode;
@@ -97,9 +103,18 @@ export function buildHttpServer(options: HttpServerOptions) {
     // Request lines would log URLs, whose query strings may carry message text.
     logController: new LogController({ disableRequestLogging: true }),
     bodyLimit,
-    http: { maxHeaderSize },
+    // HTTP/1.1 clients send Host, but the service has one virtual host and does not need it.
+    http: { maxHeaderSize, requireHostHeader: false },
     // The routes parse the query string themselves, strictly (see request-fields.ts).
     routerOptions: { ignoreTrailingSlash: true, querystringParser: () => ({}) },
+    // Errors fastify raises before routing, such as a path that is not valid percent-encoding.
+    frameworkErrors: (error, _request, reply) => {
+      const imError =
+        error.code === 'FST_ERR_BAD_URL'
+          ? new ImError('INVALID_ARGUMENT', 'request path is not valid percent-encoded UTF-8; encode the path')
+          : fromFastifyError(error);
+      void (reply as FastifyReply).status(imError.httpStatus).send({ code: imError.code, message: imError.message });
+    },
     return503OnClosing: true,
     clientErrorHandler: (error, socket) => replyToClientError(error, socket, maxHeaderSize, httpLog),
   }).withTypeProvider<TypeBoxTypeProvider>();
@@ -124,7 +139,7 @@ export function buildHttpServer(options: HttpServerOptions) {
     const path = request.url.split('?')[0];
     return reply.status(404).send({
       code: 'NOT_FOUND',
-      message: `no route for ${request.method} ${path}; the routes are GET /ping, GET /ready, POST /api/send and GET /api/pull`,
+      message: `no route for ${request.method} ${path}; the routes are GET /ping, GET /ready, POST /api/send and GET or POST /api/pull`,
     });
   });
 

@@ -103,7 +103,9 @@ class RpcEndpoint {
     this.#next = (this.#next + 1) % this.#connections.length;
     let connection = this.#connections[slot];
     if (connection === undefined || connection.closed) {
-      connection = new RpcConnection(this.address, this.connectTimeoutMs, (error) => this.#markDown(error));
+      connection = new RpcConnection(this.address, this.connectTimeoutMs, (error) =>
+        this.markDown('rpc server unreachable; skipping it', error),
+      );
       this.#connections[slot] = connection;
     }
     return connection;
@@ -115,12 +117,15 @@ class RpcEndpoint {
     this.#backoffMs = FIRST_BACKOFF_MS;
   }
 
-  #markDown(error: unknown): void {
+  /**
+   * Skips this server for the current backoff, which doubles for the next
+   * failure. Failures while the server is already skipped (its other pooled
+   * connections, calls already in flight) do not extend the backoff.
+   */
+  markDown(reason: string, error?: unknown): void {
+    if (!this.available) return;
     this.#downUntil = Date.now() + this.#backoffMs;
-    this.logger.warn(
-      { rpcServer: this.name, retryInMs: this.#backoffMs, err: error },
-      'rpc server unreachable; skipping it',
-    );
+    this.logger.warn({ rpcServer: this.name, retryInMs: this.#backoffMs, err: error }, reason);
     this.#backoffMs = Math.min(this.#backoffMs * 2, MAX_BACKOFF_MS);
   }
 
@@ -217,6 +222,12 @@ export class RpcClientPool implements MessageBackend {
     return undefined;
   }
 
+  /**
+   * Runs one call, trying each server at most once within the time budget.
+   * While several untried servers are available, an attempt gets an equal
+   * share of the remaining budget, so a server that accepts connections but
+   * never replies costs half the budget (with two servers), not all of it.
+   */
   async #call<T>(invoke: (client: IMServiceClient) => Promise<T>): Promise<T> {
     const deadline = Date.now() + this.#timeoutMs;
     const tried = new Set<RpcEndpoint>();
@@ -225,19 +236,34 @@ export class RpcClientPool implements MessageBackend {
       const endpoint = this.#pickEndpoint(tried);
       const remainingMs = deadline - Date.now();
       if (endpoint === undefined || remainingMs <= 0) {
-        throw lastError ?? new ImError('RPC_TIMEOUT', `no RPC server replied within ${this.#timeoutMs} ms`);
+        throw this.#exhausted(tried, lastError);
       }
       tried.add(endpoint);
-      const connection = endpoint.connection();
+      const untriedAvailable = this.#endpoints.filter((other) => !tried.has(other) && other.available).length;
+      const attemptMs = Math.max(1, Math.floor(remainingMs / (1 + untriedAvailable)));
       try {
-        const result = await this.#callWithTimeout(connection, endpoint, invoke, remainingMs);
+        const result = await this.#callWithTimeout(endpoint.connection(), endpoint, invoke, attemptMs);
         endpoint.markUp();
         return result;
       } catch (error) {
-        if (!(error instanceof ImError) || error.code !== 'RPC_UNAVAILABLE') throw error;
+        if (!(error instanceof ImError)) throw error;
+        if (error.code === 'RPC_TIMEOUT') endpoint.markDown('rpc server did not reply in time; skipping it');
+        else if (error.code !== 'RPC_UNAVAILABLE') throw error;
         lastError = error;
       }
     }
+  }
+
+  /** Builds the error of a call that no server completed, naming every server tried. */
+  #exhausted(tried: ReadonlySet<RpcEndpoint>, lastError: ImError | undefined): ImError {
+    const names = [...tried].map((endpoint) => endpoint.name).join(', ');
+    if (lastError === undefined)
+      return new ImError('RPC_TIMEOUT', `no RPC server replied within ${this.#timeoutMs} ms`);
+    if (tried.size <= 1) return lastError;
+    return new ImError(
+      lastError.code,
+      `no RPC server completed the call (tried ${names}); last error: ${lastError.message}`,
+    );
   }
 
   #callWithTimeout<T>(
@@ -252,7 +278,7 @@ export class RpcClientPool implements MessageBackend {
       const timer = setTimeout(() => {
         connection.abandon(
           seqid,
-          new ImError('RPC_TIMEOUT', `RPC server ${endpoint.name} did not reply within ${this.#timeoutMs} ms`),
+          new ImError('RPC_TIMEOUT', `RPC server ${endpoint.name} did not reply within ${timeoutMs} ms`),
         );
       }, timeoutMs);
       pending.then(
