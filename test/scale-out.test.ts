@@ -18,7 +18,10 @@ const skipReason = redisSkipReason();
 const SEND_COUNT = 1000;
 const CHAT_COUNT = 5;
 const IN_FLIGHT = 100;
-/** Much less than the 5 s a call would hang without the store's fail-fast settings. */
+/**
+ * Maximum time for a 503 during a Redis outage. The store rejects at once, or after its 500 ms command
+ * timeout, so 3 s leaves room for a slow machine and still catches a call that hangs.
+ */
 const OUTAGE_REPLY_LIMIT_MS = 3000;
 
 const children: CliProcess[] = [];
@@ -107,7 +110,7 @@ interface SendOutcome {
   readonly failure?: string;
 }
 
-/** Sends one message and records the outcome; a failed fetch counts as a failed send. */
+/** Sends one message and records the outcome. A failed fetch counts as a failed send. */
 async function sendOne(client: HttpClient, chat: Chat, sender: string, text: string, afterKill: boolean) {
   let response: JsonResponse;
   try {
@@ -129,7 +132,7 @@ async function sendOne(client: HttpClient, chat: Chat, sender: string, text: str
 /**
  * Fires `count` sends with unique texts, spread over `clients` and `chats`,
  * IN_FLIGHT at a time. `onAcknowledged` runs after each successful send with
- * the number acknowledged so far; `killed` tells whether a kill has finished.
+ * the number acknowledged so far; `killed` returns whether a kill has finished.
  */
 async function sendMany(
   clients: readonly HttpClient[],
@@ -179,10 +182,10 @@ const READ_MODES = [
 ] as const;
 
 /**
- * Pages every chat back in each read mode, alternating the gateways, and
- * checks that each acknowledged send is stored exactly once with the
- * send_time it was acknowledged with, that send times strictly increase, and
- * that a failed send is stored at most once.
+ * Pages every chat back in each read mode, alternating the gateways. Checks
+ * that send times strictly increase and that each acknowledged send is stored
+ * exactly once, with the send_time of its acknowledgement. A failed send may
+ * be stored at most once.
  */
 async function assertChatsMatchSends(clients: readonly HttpClient[], outcomes: readonly SendOutcome[]): Promise<void> {
   const chats = [...new Set(outcomes.map((outcome) => outcome.chat))];
@@ -238,7 +241,7 @@ async function assertStoreUnavailable(call: () => Promise<JsonResponse>, label: 
   assert.ok(elapsedMs < OUTAGE_REPLY_LIMIT_MS, `${label} took ${Math.round(elapsedMs)} ms`);
 }
 
-/** Retries a send until it returns 200; returns after the first success or throws after timeoutMs. */
+/** Retries a send until it returns 200, and throws when none did within timeoutMs. */
 async function waitForSend(client: HttpClient, chat: Chat, timeoutMs: number): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   let last = '';
@@ -248,12 +251,12 @@ async function waitForSend(client: HttpClient, chat: Chat, timeoutMs: number): P
     last = `${response.status} ${JSON.stringify(response.body)}`;
     await sleep(100);
   }
-  throw new Error(`sends did not succeed again within ${timeoutMs} ms; last reply ${last}`);
+  throw new Error(`sends still failed after ${timeoutMs} ms, last reply: ${last}`);
 }
 
 /**
- * Sends 200 messages, SIGKILLs Redis, checks the API answers 503 and /ping
- * still 200, restarts Redis on the same port and directory, and checks that
+ * Sends 200 messages, SIGKILLs Redis, checks that the API returns 503 and
+ * /ping still 200, restarts Redis on the same port and directory, and checks that
  * the same processes serve again with every acknowledged message kept.
  */
 async function checkRedisOutage(
