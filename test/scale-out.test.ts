@@ -111,28 +111,28 @@ interface SendOutcome {
 }
 
 /** Sends one message and records the outcome. A failed fetch counts as a failed send. */
-async function sendOne(client: HttpClient, chat: Chat, sender: string, text: string, afterKill: boolean) {
+async function sendOne(
+  client: HttpClient,
+  chat: Chat,
+  sender: string,
+  text: string,
+  startedAfterKill: boolean,
+): Promise<SendOutcome> {
+  const sent = { chat: chat.id, text, startedAfterKill };
   let response: JsonResponse;
   try {
     response = await client.postJson('/api/send', { chat: chat.id, sender, text });
   } catch (error) {
-    return { chat: chat.id, text, startedAfterKill: afterKill, failure: `fetch failed: ${String(error)}` };
+    return { ...sent, failure: `fetch failed: ${String(error)}` };
   }
-  if (response.status === 200) {
-    return { chat: chat.id, text, startedAfterKill: afterKill, stored: response.body as MessageBody };
-  }
-  return {
-    chat: chat.id,
-    text,
-    startedAfterKill: afterKill,
-    failure: `${response.status} ${JSON.stringify(response.body)}`,
-  } satisfies SendOutcome;
+  if (response.status === 200) return { ...sent, stored: response.body as MessageBody };
+  return { ...sent, failure: `${response.status} ${JSON.stringify(response.body)}` };
 }
 
 /**
  * Fires `count` sends with unique texts, spread over `clients` and `chats`,
  * IN_FLIGHT at a time. `onAcknowledged` runs after each successful send with
- * the number acknowledged so far; `killed` returns whether a kill has finished.
+ * the number acknowledged so far, and `killed` returns whether a kill has finished.
  */
 async function sendMany(
   clients: readonly HttpClient[],
@@ -146,7 +146,7 @@ async function sendMany(
     const chat = chats[i % chats.length]!;
     const sender = chat.members[Math.floor(i / chats.length) % 2]!;
     const client = clients[i % clients.length]!;
-    const outcome: SendOutcome = await sendOne(client, chat, sender, `${label} ${i}`, hooks.killed?.() ?? false);
+    const outcome = await sendOne(client, chat, sender, `${label} ${i}`, hooks.killed?.() ?? false);
     if (outcome.stored !== undefined) hooks.onAcknowledged?.(++acknowledged);
     return outcome;
   });
