@@ -146,6 +146,35 @@ describe('CLI process', () => {
     assert.match(stdout, /^im-service \d+\.\d+\.\d+/);
   });
 
+  it('gateway skips a frozen RPC server', async () => {
+    const file = sqliteFile();
+    const rpcPorts = [await freePort(), await freePort()];
+    const rpcServers: CliProcess[] = [];
+    for (const port of rpcPorts) {
+      const child = await startCli(['rpc', '--store', `sqlite:${file}`, '--rpc-port', String(port)]);
+      children.push(child);
+      rpcServers.push(child);
+    }
+    const rpcAddr = rpcPorts.map((port) => `127.0.0.1:${port}`).join(',');
+    const { client } = await startTracked(['http', '--rpc-addr', rpcAddr]);
+    const frozen = rpcServers[0]!;
+    frozen.signal('SIGSTOP');
+    try {
+      const chat = 'frozen-a:frozen-b';
+      const statuses: number[] = [];
+      for (let i = 0; i < 10; i++) {
+        const response = await client.postJson('/api/send', { chat, sender: 'frozen-a', text: `while frozen ${i}` });
+        statuses.push(response.status);
+      }
+      // Each call may spend half its budget on the frozen server, then goes to the other one.
+      assert.deepEqual(statuses, new Array<number>(10).fill(200));
+      const page = okBody<PullBody>(await client.get('/api/pull', { chat, limit: 100 }));
+      assert.equal(page.messages.length, 10);
+    } finally {
+      frozen.signal('SIGCONT');
+    }
+  });
+
   it('restart keeps SQLite messages', async () => {
     const store = `sqlite:${sqliteFile()}`;
     const first = await startTracked(['start', '--store', store]);
