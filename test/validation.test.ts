@@ -141,6 +141,8 @@ describe('pull fields', () => {
     assert.deepEqual(query, { chat: 'a:b', cursorMicros: 1796414458370760, limit: 1000, reverse: true });
     assert.equal(parsePullFields({ chat: 'a:b', reverse: '0' }).reverse, false);
     assert.equal(parsePullFields({ chat: 'a:b', reverse: true }).reverse, true);
+    assert.equal(parsePullFields({ chat: 'a:b', reverse: 'True' }).reverse, true);
+    assert.equal(parsePullFields({ chat: 'a:b', reverse: 'F' }).reverse, false);
   });
 
   it('rejects out-of-range values', () => {

@@ -153,13 +153,17 @@ function integerField(fields: RawFields, field: string, fallback: number, max: n
   return parsed;
 }
 
+// The spellings Go's strconv.ParseBool accepts, which the template's Go clients may send.
+const TRUE_SPELLINGS = new Set(['true', 'True', 'TRUE', 't', 'T', '1']);
+const FALSE_SPELLINGS = new Set(['false', 'False', 'FALSE', 'f', 'F', '0']);
+
 function booleanField(fields: RawFields, field: string): boolean {
   const value = fields[field];
   if (value === undefined || value === null || value === '') return false;
   if (typeof value === 'boolean') return value;
-  if (value === 'true' || value === '1' || value === 1) return true;
-  if (value === 'false' || value === '0' || value === 0) return false;
-  throw invalidArgument(`${field} is ${describe(value)}; expected true or false`);
+  if (value === 1 || (typeof value === 'string' && TRUE_SPELLINGS.has(value))) return true;
+  if (value === 0 || (typeof value === 'string' && FALSE_SPELLINGS.has(value))) return false;
+  throw invalidArgument(`${field} is ${describe(value)}; expected true or false (or 1 or 0)`);
 }
 
 /**
