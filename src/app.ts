@@ -22,6 +22,36 @@ function formatAddress(address: AddressInfo): string {
   return address.family === 'IPv6' ? `[${address.address}]:${address.port}` : `${address.address}:${address.port}`;
 }
 
+/** A start-up failure whose message names the option to change; the CLI prints it without a stack. */
+export class StartupError extends Error {
+  override readonly name = 'StartupError';
+}
+
+function describeStore(spec: string): string {
+  // Redis URLs may carry a password: keep only the scheme and what follows the last '@'.
+  return spec.replace(/^(redis(?:-cluster)?:\/\/)[^@/]*@/, '$1***@');
+}
+
+/** Explains why a listen failed, naming the option that sets the address. */
+function listenError(server: 'HTTP' | 'RPC', port: number, host: string, error: unknown): StartupError {
+  const code = (error as { code?: string }).code;
+  const option = server === 'HTTP' ? '--http-port (HTTP_PORT)' : '--rpc-port (RPC_PORT)';
+  if (code === 'EADDRINUSE') {
+    return new StartupError(
+      `${server} port ${port} on ${host} is already in use; stop the other process or choose another ${option}`,
+    );
+  }
+  if (code === 'EACCES') {
+    return new StartupError(
+      `no permission to listen on ${server} port ${port}; choose a port above 1023 with ${option}`,
+    );
+  }
+  const reason = error instanceof Error ? error.message : String(error);
+  return new StartupError(
+    `cannot listen for ${server} on ${host}:${port} (${reason}); set --host (HOST) to an address of this machine, such as 127.0.0.1 or 0.0.0.0`,
+  );
+}
+
 /**
  * Starts the servers of `config.command`: `start` (HTTP calling the store in
  * process, plus the RPC server), `rpc` (RPC server only) or `http` (gateway
@@ -55,19 +85,29 @@ export async function startService(config: Config, logger: Logger): Promise<Runn
       });
       backend = pool;
     } else {
-      store = await openStore(config.store, logger.child({ component: 'store' }));
+      try {
+        store = await openStore(config.store, logger.child({ component: 'store' }));
+      } catch (error) {
+        const reason = error instanceof Error ? error.message : String(error);
+        throw new StartupError(`cannot open --store (IM_STORE) ${describeStore(config.store)}: ${reason}`);
+      }
       backend = store;
       rpcServer = new RpcServer({
         handler: createRpcHandler(store, limits, logger.child({ component: 'rpc' })),
         maxMessageBytes: config.rpcMaxMessageBytes,
         logger,
       });
-      rpcAddress = formatAddress(await rpcServer.listen(config.rpcPort, config.host));
+      const address = await rpcServer.listen(config.rpcPort, config.host).catch((error: unknown) => {
+        throw listenError('RPC', config.rpcPort, config.host, error);
+      });
+      rpcAddress = formatAddress(address);
     }
 
     if (config.command !== 'rpc') {
       httpServer = buildHttpServer({ backend, maxTextBytes: config.maxTextBytes, logger });
-      await httpServer.listen({ port: config.httpPort, host: config.host });
+      await httpServer.listen({ port: config.httpPort, host: config.host }).catch((error: unknown) => {
+        throw listenError('HTTP', config.httpPort, config.host, error);
+      });
       httpAddress = formatAddress(httpServer.server.address() as AddressInfo);
     }
   } catch (error) {

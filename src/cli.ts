@@ -1,10 +1,17 @@
 #!/usr/bin/env node
-import { startService } from './app.js';
+import { createRequire } from 'node:module';
+import { StartupError, startService } from './app.js';
 import { ConfigError, helpText, parseConfig } from './config.js';
 import { createLogger } from './log.js';
 import { isClusterWorker, reportStarted, runPrimary } from './workers.js';
 
 async function main(): Promise<void> {
+  if (process.argv.slice(2).includes('--version')) {
+    // package.json sits one level above both src/ and dist/.
+    const manifest = createRequire(import.meta.url)('../package.json') as { version: string };
+    process.stdout.write(`im-service ${manifest.version}\n`);
+    return;
+  }
   let parsed;
   try {
     parsed = parseConfig(process.argv.slice(2), process.env);
@@ -27,7 +34,12 @@ async function main(): Promise<void> {
   try {
     service = await startService(parsed.config, logger);
   } catch (error) {
-    logger.fatal({ err: error }, 'im-service failed to start');
+    if (error instanceof StartupError) {
+      logger.fatal({ reason: error.message }, 'im-service failed to start');
+      process.stderr.write(`im-service: ${error.message}\n`);
+    } else {
+      logger.fatal({ err: error }, 'im-service failed to start');
+    }
     process.exit(1);
   }
   reportStarted(service);

@@ -139,6 +139,7 @@ export function helpText(): string {
     lines.push(`  ${flag}${spec.env}: ${spec.help} (${fallback})`);
   }
   lines.push(`  ${'-h, --help'.padEnd(32)}show this help`);
+  lines.push(`  ${'--version'.padEnd(32)}print the version`);
   return lines.join('\n');
 }
 
@@ -263,7 +264,8 @@ export function parseConfig(argv: readonly string[], env: NodeJS.ProcessEnv): Pa
     httpPort: parsePort('httpPort', value('httpPort')),
     rpcPort: parsePort('rpcPort', value('rpcPort')),
     store: parseStore(value('store')),
-    rpcAddresses: command === 'http' ? parseRpcAddresses(rpcAddr) : [],
+    // Checked in every mode, so a typo shows up before the value is needed.
+    rpcAddresses: rpcAddr === '' ? [] : parseRpcAddresses(rpcAddr).filter(() => command === 'http'),
     rpcTimeoutMs: integerOption('rpcTimeoutMs', value('rpcTimeoutMs'), 1, 600_000, 'milliseconds from 1 to 600000'),
     rpcPoolSize: integerOption('rpcPoolSize', value('rpcPoolSize'), 1, 64, 'an integer from 1 to 64'),
     rpcMaxMessageBytes: integerOption(
@@ -282,7 +284,8 @@ export function parseConfig(argv: readonly string[], env: NodeJS.ProcessEnv): Pa
       `--workers ${config.workers} (WORKERS) cannot be used with --store memory: (IM_STORE), because each worker process would keep its own messages; use --store sqlite:PATH or --workers 1`,
     );
   }
-  if (config.maxTextBytes + 1024 > config.rpcMaxMessageBytes) {
+  // The RPC server must read a Send carrying the largest text; the gateway reads no requests.
+  if (command !== 'http' && config.maxTextBytes + 1024 > config.rpcMaxMessageBytes) {
     throw new ConfigError(
       `--max-text-bytes (${config.maxTextBytes}) does not fit in --rpc-max-message-bytes (${config.rpcMaxMessageBytes}); raise --rpc-max-message-bytes to at least ${config.maxTextBytes + 1024}`,
     );

@@ -1,7 +1,14 @@
 import { invalidArgument } from './errors.js';
 
-/** Longest member id, in UTF-16 code units (JavaScript string length). */
+/** Longest member id, in Unicode code points (an emoji counts as one). */
 export const MAX_MEMBER_ID_LENGTH = 64;
+
+/** Number of Unicode code points in a string; a lone surrogate counts as one. */
+export function codePointLength(value: string): number {
+  let count = 0;
+  for (const _codePoint of value) count++;
+  return count;
+}
 
 // Whitespace (Unicode White_Space), C0/C1 control characters and the separator.
 const FORBIDDEN_IN_MEMBER_ID = /[\s\p{Cc}:]/u;
@@ -15,8 +22,13 @@ export interface ChatId {
 /** Returns the reason a member id is invalid, or undefined when it is valid. */
 export function memberIdProblem(member: string): string | undefined {
   if (member.length === 0) return 'is empty';
+  // Thrift and SQLite carry strings as UTF-8, which turns a lone surrogate into
+  // U+FFFD, so such an id would name a different chat behind the gateway.
+  if (!member.isWellFormed()) return 'contains a lone UTF-16 surrogate (member ids must be valid Unicode)';
+  // The code unit count is an upper bound of the code point count, so short ids skip the count.
   if (member.length > MAX_MEMBER_ID_LENGTH) {
-    return `is ${member.length} characters long (maximum ${MAX_MEMBER_ID_LENGTH})`;
+    const length = codePointLength(member);
+    if (length > MAX_MEMBER_ID_LENGTH) return `is ${length} characters long (maximum ${MAX_MEMBER_ID_LENGTH})`;
   }
   if (FORBIDDEN_IN_MEMBER_ID.test(member)) return "contains ':', whitespace or a control character";
   return undefined;

@@ -5,7 +5,7 @@
  * accepted form. The HTTP API sends `{ code, message }` with the status below,
  * and the Thrift API sends the same status as `Code` and the message as `Msg`.
  *
- * `retryable` tells clients whether repeating the same request can succeed.
+ * `retryable` is true when repeating the same request can succeed.
  * `logLevel` is the pino level of the server's log line for the error, chosen
  * by who must act: info for client mistakes, warn for a degraded dependency
  * that recovers by itself, error for a bug.
@@ -13,11 +13,11 @@
 export const errorRegister = {
   INVALID_ARGUMENT: { httpStatus: 400, retryable: false, logLevel: 'info', summary: 'a field is missing or invalid' },
   TEXT_TOO_LARGE: { httpStatus: 413, retryable: false, logLevel: 'info', summary: 'the text exceeds the size limit' },
-  BODY_TOO_LARGE: {
+  REQUEST_TOO_LARGE: {
     httpStatus: 413,
     retryable: false,
     logLevel: 'info',
-    summary: 'the request body exceeds the size limit',
+    summary: 'the request body, or its URL and headers, exceed their size limit',
   },
   NOT_FOUND: { httpStatus: 404, retryable: false, logLevel: 'info', summary: 'no such route' },
   STORE_UNAVAILABLE: {

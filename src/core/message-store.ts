@@ -55,8 +55,12 @@ export interface PullPage {
  * sharing the same store. Send times of different chats are unrelated.
  *
  * Atomicity and durability: `send` resolves only after the message is stored
- * (on SQLite, committed to the WAL); a rejected send stored nothing. A message
- * that `send` has resolved is visible to every later `pull`.
+ * (on SQLite, committed to the WAL; on Redis, executed by the server). A
+ * message that `send` has resolved is visible to every later `pull`. A send
+ * rejected with INVALID_ARGUMENT or INTERNAL stored nothing. A send rejected
+ * with STORE_UNAVAILABLE may have been stored when the connection failed or
+ * timed out after the store received it (Redis), so callers that retry pass a
+ * client message id, which makes the retry return the stored message.
  *
  * Idempotency: a send whose (chat, sender, clientMsgId) matches a stored
  * message stores nothing and resolves to the stored message, unchanged (its

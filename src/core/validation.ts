@@ -1,9 +1,10 @@
-import { assertMemberId, chatOf, parseChatId } from './chat-id.js';
+import { assertMemberId, chatOf, codePointLength, parseChatId } from './chat-id.js';
 import { ImError, invalidArgument } from './errors.js';
 import { DEFAULT_PULL_LIMIT, MAX_PULL_LIMIT, type NewMessage, type PullQuery } from './message-store.js';
 
 /** Default maximum text size in bytes of UTF-8 (16 KiB). */
 export const DEFAULT_MAX_TEXT_BYTES = 16 * 1024;
+/** Longest client message id, in Unicode code points. */
 export const MAX_CLIENT_MSG_ID_LENGTH = 64;
 
 /**
@@ -125,44 +126,44 @@ export function parseSendFields(fields: RawFields, limits: SendLimits): NewMessa
 }
 
 export function validateClientMsgId(clientMsgId: string): void {
-  if (clientMsgId.length === 0 || clientMsgId.length > MAX_CLIENT_MSG_ID_LENGTH) {
-    throw invalidArgument(
-      `client_msg_id ${describe(clientMsgId)} is ${clientMsgId.length} characters long; expected 1-${MAX_CLIENT_MSG_ID_LENGTH} characters`,
-    );
-  }
   if (!clientMsgId.isWellFormed()) {
     throw invalidArgument('client_msg_id has a lone UTF-16 surrogate; expected valid Unicode');
+  }
+  const length = codePointLength(clientMsgId);
+  if (length === 0 || length > MAX_CLIENT_MSG_ID_LENGTH) {
+    throw invalidArgument(
+      `client_msg_id ${describe(clientMsgId)} is ${length} characters long; expected 1-${MAX_CLIENT_MSG_ID_LENGTH} characters`,
+    );
   }
 }
 
 /**
- * Reads a non-negative integer field: a JSON or Thrift number, or a string of
- * decimal digits. A missing or empty field yields the fallback.
+ * Reads an integer field from 0 to max: a JSON or Thrift number, or a string
+ * of decimal digits. A missing or empty field yields the fallback.
  */
-function integerField(fields: RawFields, field: string, fallback: number, accepted: string): number {
+function integerField(fields: RawFields, field: string, fallback: number, max: number, accepted: string): number {
   const value = fields[field];
   if (value === undefined || value === null || value === '') return fallback;
-  let parsed: number;
-  if (typeof value === 'number') {
-    parsed = value;
-  } else if (typeof value === 'string' && /^\+?\d{1,16}$/.test(value.trim())) {
-    parsed = Number(value.trim());
-  } else {
-    throw invalidArgument(`${field} is ${describe(value)}; expected ${accepted}`);
-  }
-  if (!Number.isSafeInteger(parsed) || parsed < 0) {
+  let parsed = Number.NaN;
+  if (typeof value === 'number') parsed = value;
+  else if (typeof value === 'string' && /^\+?\d{1,20}$/.test(value.trim())) parsed = Number(value.trim());
+  if (!Number.isInteger(parsed) || parsed < 0 || parsed > max) {
     throw invalidArgument(`${field} is ${describe(value)}; expected ${accepted}`);
   }
   return parsed;
 }
 
+// The spellings Go's strconv.ParseBool accepts, which the template's Go clients may send.
+const TRUE_SPELLINGS = new Set(['true', 'True', 'TRUE', 't', 'T', '1']);
+const FALSE_SPELLINGS = new Set(['false', 'False', 'FALSE', 'f', 'F', '0']);
+
 function booleanField(fields: RawFields, field: string): boolean {
   const value = fields[field];
   if (value === undefined || value === null || value === '') return false;
   if (typeof value === 'boolean') return value;
-  if (value === 'true' || value === '1' || value === 1) return true;
-  if (value === 'false' || value === '0' || value === 0) return false;
-  throw invalidArgument(`${field} is ${describe(value)}; expected true or false`);
+  if (value === 1 || (typeof value === 'string' && TRUE_SPELLINGS.has(value))) return true;
+  if (value === 0 || (typeof value === 'string' && FALSE_SPELLINGS.has(value))) return false;
+  throw invalidArgument(`${field} is ${describe(value)}; expected true or false (or 1 or 0)`);
 }
 
 /**
@@ -176,19 +177,16 @@ export function parsePullFields(fields: RawFields): PullQuery {
     fields,
     'cursor',
     0,
-    'an integer >= 0 (a send_time in microseconds since the Unix epoch, or 0)',
+    Number.MAX_SAFE_INTEGER,
+    `an integer from 0 to ${Number.MAX_SAFE_INTEGER} (a send_time in microseconds since the Unix epoch, or 0)`,
   );
   const limitValue = integerField(
     fields,
     'limit',
     0,
+    MAX_PULL_LIMIT,
     `an integer from 0 to ${MAX_PULL_LIMIT} (0 means ${DEFAULT_PULL_LIMIT})`,
   );
-  if (limitValue > MAX_PULL_LIMIT) {
-    throw invalidArgument(
-      `limit is ${limitValue}; expected an integer from 0 to ${MAX_PULL_LIMIT} (0 means ${DEFAULT_PULL_LIMIT})`,
-    );
-  }
   const limit = limitValue === 0 ? DEFAULT_PULL_LIMIT : limitValue;
   const reverse = booleanField(fields, 'reverse');
   return { chat, cursorMicros, limit, reverse };

@@ -101,7 +101,7 @@ export async function readBodylessMethodBody(raw: IncomingMessage, maxBytes: num
   for await (const chunk of raw as AsyncIterable<Buffer>) {
     total += chunk.length;
     if (total > maxBytes) {
-      throw new ImError('BODY_TOO_LARGE', `request body exceeds ${maxBytes} bytes; send a smaller body`);
+      throw new ImError('REQUEST_TOO_LARGE', `request body exceeds ${maxBytes} bytes; send a smaller body`);
     }
     chunks.push(chunk);
   }

@@ -3,6 +3,7 @@ import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import { ImError, toImError } from '../core/errors.js';
 import type { MessageBackend, PullPage, StoredMessage } from '../core/message-store.js';
 import { parsePullFields, parseSendFields } from '../core/validation.js';
+import type { Duplex } from 'node:stream';
 import type { Logger } from '../log.js';
 import { mergeFields, parseBodyFields, queryFields, readBodylessMethodBody } from './request-fields.js';
 import { PingJson, PullJson, SentJson, errorResponses } from './schemas.js';
@@ -17,7 +18,7 @@ function toMessageJson(message: StoredMessage) {
   return { chat: message.chat, text: message.text, sender: message.sender, send_time: message.sendTimeMicros };
 }
 
-/** The send reply echoes the caller's client message id, when there was one. */
+/** Builds the send reply, which echoes the caller's client message id when there was one. */
 function toSentJson(message: StoredMessage) {
   const json = toMessageJson(message);
   return message.clientMsgId === undefined ? json : { ...json, client_msg_id: message.clientMsgId };
@@ -31,14 +32,51 @@ function toPullJson(page: PullPage) {
 function fromFastifyError(error: unknown): ImError {
   if (error instanceof ImError) return error;
   const fastifyError = error as { code?: string; statusCode?: number; message?: string };
+  if (fastifyError.code === 'FST_ERR_CTP_INVALID_MEDIA_TYPE') {
+    return new ImError(
+      'INVALID_ARGUMENT',
+      'request has an invalid Content-Type header; send application/json, application/x-www-form-urlencoded or no body',
+    );
+  }
   if (fastifyError.code === 'FST_ERR_CTP_BODY_TOO_LARGE') {
-    return new ImError('BODY_TOO_LARGE', `request body is too large: ${fastifyError.message}`);
+    return new ImError('REQUEST_TOO_LARGE', `request body is too large: ${fastifyError.message}`);
   }
   const status = fastifyError.statusCode;
   if (typeof status === 'number' && status >= 400 && status < 500) {
     return new ImError('INVALID_ARGUMENT', `invalid request: ${fastifyError.message ?? 'unknown error'}`);
   }
   return toImError(error);
+}
+
+/**
+ * Answers a request that Node's HTTP parser rejected before fastify saw it (a
+ * URL and headers over maxHeaderSize, malformed HTTP) with a register error,
+ * then closes the connection.
+ */
+function replyToClientError(
+  error: Error & { code?: string },
+  socket: Duplex,
+  maxHeaderSize: number,
+  log: Logger,
+): void {
+  if (error.code === 'ECONNRESET' || !socket.writable) {
+    socket.destroy();
+    return;
+  }
+  const imError =
+    error.code === 'HPE_HEADER_OVERFLOW'
+      ? new ImError(
+          'REQUEST_TOO_LARGE',
+          `request URL and headers exceed ${maxHeaderSize} bytes; send long text in a JSON or form body`,
+        )
+      : new ImError('INVALID_ARGUMENT', `malformed HTTP request (${error.code ?? error.message}); send valid HTTP/1.1`);
+  log[imError.logLevel]({ code: imError.code, parserError: error.code }, 'request rejected by the HTTP parser');
+  const body = JSON.stringify({ code: imError.code, message: imError.message });
+  socket.end(
+    `HTTP/1.1 ${imError.httpStatus} ${imError.httpStatus === 413 ? 'Content Too Large' : 'Bad Request'}\r\n` +
+      'Content-Type: application/json; charset=utf-8\r\n' +
+      `Content-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,
+  );
 }
 
 // The chat each request names, kept for the error log line (an id, never message text).
@@ -53,19 +91,32 @@ export function buildHttpServer(options: HttpServerOptions) {
   const { backend, maxTextBytes, logger } = options;
   const limits = { maxTextBytes };
   // Room for the text escaped as JSON (up to 6 bytes per byte of UTF-8) or
-  // percent-encoded in a URL (3 bytes per byte), plus the other fields.
+  // percent-encoded in a URL (3 bytes per byte), plus the other fields. The URL
+  // gets three times that, so that a text a few times over the limit still
+  // reaches validation and is rejected as TEXT_TOO_LARGE with its size.
   const bodyLimit = Math.max(1024 * 1024, maxTextBytes * 6 + 64 * 1024);
-  const maxHeaderSize = Math.max(16 * 1024, maxTextBytes * 3 + 16 * 1024);
+  const maxHeaderSize = Math.max(16 * 1024, maxTextBytes * 9 + 16 * 1024);
+  const httpLog = logger.child({ component: 'http' });
 
   const app = Fastify({
-    loggerInstance: logger.child({ component: 'http' }),
+    loggerInstance: httpLog,
     // Request lines would log URLs, whose query strings may carry message text.
     logController: new LogController({ disableRequestLogging: true }),
     bodyLimit,
-    http: { maxHeaderSize },
+    // HTTP/1.1 clients send Host, but the service has one virtual host and does not need it.
+    http: { maxHeaderSize, requireHostHeader: false },
     // The routes parse the query string themselves, strictly (see request-fields.ts).
     routerOptions: { ignoreTrailingSlash: true, querystringParser: () => ({}) },
+    // Errors fastify raises before routing, such as a path that is not valid percent-encoding.
+    frameworkErrors: (error, _request, reply) => {
+      const imError =
+        error.code === 'FST_ERR_BAD_URL'
+          ? new ImError('INVALID_ARGUMENT', 'request path is not valid percent-encoded UTF-8; encode the path')
+          : fromFastifyError(error);
+      void (reply as FastifyReply).status(imError.httpStatus).send({ code: imError.code, message: imError.message });
+    },
     return503OnClosing: true,
+    clientErrorHandler: (error, socket) => replyToClientError(error, socket, maxHeaderSize, httpLog),
   }).withTypeProvider<TypeBoxTypeProvider>();
 
   app.removeAllContentTypeParsers();
@@ -88,7 +139,7 @@ export function buildHttpServer(options: HttpServerOptions) {
     const path = request.url.split('?')[0];
     return reply.status(404).send({
       code: 'NOT_FOUND',
-      message: `no route for ${request.method} ${path}; the routes are GET /ping, GET /ready, POST /api/send and GET /api/pull`,
+      message: `no route for ${request.method} ${path}; the routes are GET /ping, GET /ready, POST /api/send and GET or POST /api/pull`,
     });
   });
 

@@ -129,13 +129,15 @@ class RpcEndpoint {
     return Date.now() >= this.#downUntil;
   }
 
-  /** A connection in round-robin order, opened on first use or after it closed. */
+  /** Returns the next connection in round-robin order, opening it on first use or after it closed. */
   connection(): RpcConnection {
     const slot = this.#next;
     this.#next = (this.#next + 1) % this.#connections.length;
     let connection = this.#connections[slot];
     if (connection === undefined || connection.closed) {
-      connection = new RpcConnection(this.address, this.connectTimeoutMs, (error) => this.#markDown(error));
+      connection = new RpcConnection(this.address, this.connectTimeoutMs, (error) =>
+        this.markDown('rpc server unreachable; skipping it', error),
+      );
       this.#connections[slot] = connection;
     }
     return connection;
@@ -147,12 +149,15 @@ class RpcEndpoint {
     this.#backoffMs = FIRST_BACKOFF_MS;
   }
 
-  #markDown(error: unknown): void {
+  /**
+   * Skips this server for the current backoff, which doubles for the next
+   * failure. Failures while the server is already skipped (its other pooled
+   * connections, calls already in flight) do not extend the backoff.
+   */
+  markDown(reason: string, error?: unknown): void {
+    if (!this.available) return;
     this.#downUntil = Date.now() + this.#backoffMs;
-    this.logger.warn(
-      { rpcServer: this.name, retryInMs: this.#backoffMs, err: error },
-      'rpc server unreachable; skipping it',
-    );
+    this.logger.warn({ rpcServer: this.name, retryInMs: this.#backoffMs, err: error }, reason);
     this.#backoffMs = Math.min(this.#backoffMs * 2, MAX_BACKOFF_MS);
   }
 
@@ -165,7 +170,7 @@ class RpcEndpoint {
  * MessageBackend that forwards to remote IMService servers over framed
  * binary Thrift. Calls go round-robin over the servers that are not backing
  * off after a failed connect. A call that fails because its server cannot be
- * reached is retried on another server, each server at most once; this is
+ * reached is retried on another server, each server at most once. Retries are
  * safe because pulls only read and every send carries a client message id,
  * which the store deduplicates. Every call resolves or rejects within
  * timeoutMs (RPC_TIMEOUT, RPC_UNAVAILABLE).
@@ -186,9 +191,8 @@ export class RpcClientPool implements MessageBackend {
 
   /**
    * Sends through an RPC server. A send without a client message id gets a
-   * generated one, so that a retry after a lost connection is deduplicated by
-   * the store instead of storing the message twice; the generated id is not
-   * returned to the caller.
+   * generated one, so the store deduplicates a retry after a lost connection
+   * instead of storing the message twice. The generated id is not returned.
    */
   async send(message: NewMessage): Promise<StoredMessage> {
     const request = new types.SendRequest({
@@ -227,7 +231,7 @@ export class RpcClientPool implements MessageBackend {
     };
   }
 
-  /** Ready when at least one RPC server answers a pull. */
+  /** Resolves when at least one RPC server replies to a pull. */
   async checkReady(): Promise<void> {
     await this.pull({ chat: 'ready:check', cursorMicros: 0, limit: 1, reverse: true });
   }
@@ -250,6 +254,12 @@ export class RpcClientPool implements MessageBackend {
     return undefined;
   }
 
+  /**
+   * Runs one call, trying each server at most once within the time budget.
+   * While several untried servers are available, an attempt gets an equal
+   * share of the remaining budget, so a server that accepts connections but
+   * never replies costs half the budget (with two servers), not all of it.
+   */
   async #call<T>(invoke: (client: IMServiceClient) => Promise<T>): Promise<T> {
     const deadline = Date.now() + this.#timeoutMs;
     const tried = new Set<RpcEndpoint>();
@@ -258,19 +268,34 @@ export class RpcClientPool implements MessageBackend {
       const endpoint = this.#pickEndpoint(tried);
       const remainingMs = deadline - Date.now();
       if (endpoint === undefined || remainingMs <= 0) {
-        throw lastError ?? new ImError('RPC_TIMEOUT', `no RPC server replied within ${this.#timeoutMs} ms`);
+        throw this.#exhausted(tried, lastError);
       }
       tried.add(endpoint);
-      const connection = endpoint.connection();
+      const untriedAvailable = this.#endpoints.filter((other) => !tried.has(other) && other.available).length;
+      const attemptMs = Math.max(1, Math.floor(remainingMs / (1 + untriedAvailable)));
       try {
-        const result = await this.#callWithTimeout(connection, endpoint, invoke, remainingMs);
+        const result = await this.#callWithTimeout(endpoint.connection(), endpoint, invoke, attemptMs);
         endpoint.markUp();
         return result;
       } catch (error) {
-        if (!(error instanceof ImError) || error.code !== 'RPC_UNAVAILABLE') throw error;
+        if (!(error instanceof ImError)) throw error;
+        if (error.code === 'RPC_TIMEOUT') endpoint.markDown('rpc server did not reply in time; skipping it');
+        else if (error.code !== 'RPC_UNAVAILABLE') throw error;
         lastError = error;
       }
     }
+  }
+
+  /** Builds the error of a call that no server completed, naming every server tried. */
+  #exhausted(tried: ReadonlySet<RpcEndpoint>, lastError: ImError | undefined): ImError {
+    const names = [...tried].map((endpoint) => endpoint.name).join(', ');
+    if (lastError === undefined)
+      return new ImError('RPC_TIMEOUT', `no RPC server replied within ${this.#timeoutMs} ms`);
+    if (tried.size <= 1) return lastError;
+    return new ImError(
+      lastError.code,
+      `no RPC server completed the call (tried ${names}); last error: ${lastError.message}`,
+    );
   }
 
   #callWithTimeout<T>(
@@ -285,7 +310,7 @@ export class RpcClientPool implements MessageBackend {
       const timer = setTimeout(() => {
         connection.abandon(
           seqid,
-          new ImError('RPC_TIMEOUT', `RPC server ${endpoint.name} did not reply within ${this.#timeoutMs} ms`),
+          new ImError('RPC_TIMEOUT', `RPC server ${endpoint.name} did not reply within ${timeoutMs} ms`),
         );
       }, timeoutMs);
       pending.then(

@@ -4,10 +4,15 @@ import type { RawFields } from '../core/validation.js';
 import { type I64, type ThriftMessage, types } from './generated.js';
 import { InvalidUtf8String } from './strict-protocol.js';
 
-/** Converts a Thrift i64 to a number, or undefined when absent; values beyond ±2^53 are rejected. */
-export function i64ToNumber(value: I64 | null | undefined, field: string): number | undefined {
+/**
+ * Converts a Thrift i64 to a number, or undefined when absent. Values beyond
+ * ±2^53 are rejected, unless `allowImprecise` lets the caller's validation
+ * reject them with its own message.
+ */
+export function i64ToNumber(value: I64 | null | undefined, field: string, allowImprecise = false): number | undefined {
   if (value === null || value === undefined) return undefined;
-  const number = typeof value === 'number' ? value : value.toNumber(false);
+  const number = typeof value === 'number' ? value : value.toNumber(allowImprecise);
+  if (allowImprecise) return number;
   if (!Number.isSafeInteger(number)) {
     throw invalidArgument(`${field} is outside ±2^53; expected a send_time in microseconds since the Unix epoch, or 0`);
   }

@@ -51,7 +51,7 @@ export function createRpcHandler(backend: MessageBackend, limits: SendLimits, lo
       try {
         const fields = checkedFields({
           chat: request?.Chat,
-          cursor: i64ToNumber(request?.Cursor, 'Cursor'),
+          cursor: i64ToNumber(request?.Cursor, 'cursor', true),
           limit: request?.Limit,
           reverse: request?.Reverse,
         });

@@ -25,7 +25,7 @@ const VERSION_BYTE_1 = 0x01;
 
 type TransportKind = 'buffered' | 'framed';
 
-/** Thrown to close a connection after a protocol violation; the message says why. */
+/** Thrown to close a connection after a protocol violation; the message gives the reason. */
 class ConnectionError extends Error {}
 
 /**
@@ -72,7 +72,6 @@ export class RpcServer {
     this.#maxMessageBytes = options.maxMessageBytes;
     this.#processor = new IMService.Processor(this.#countInFlight(options.handler));
     this.#server = net.createServer((socket) => this.#accept(socket));
-    this.#server.on('error', (error) => this.#logger.error({ err: error }, 'rpc server error'));
   }
 
   async listen(port: number, host: string): Promise<AddressInfo> {
@@ -80,6 +79,7 @@ export class RpcServer {
       this.#server.once('error', reject);
       this.#server.listen(port, host, () => {
         this.#server.off('error', reject);
+        this.#server.on('error', (error) => this.#logger.error({ err: error }, 'rpc server error'));
         resolve();
       });
     });
@@ -242,8 +242,9 @@ export class RpcServer {
   #dispatch(input: StrictUtf8BinaryProtocol, output: thrift.TProtocol): void {
     const begin = input.readMessageBegin();
     const name = String(begin.fname);
-    if (begin.mtype !== Thrift.MessageType.CALL && begin.mtype !== Thrift.MessageType.ONEWAY) {
-      throw new ConnectionError(`message type ${begin.mtype} is not a call`);
+    // Send and Pull are not oneway: a oneway caller would not read the reply.
+    if (begin.mtype !== Thrift.MessageType.CALL) {
+      throw new ConnectionError(`message type ${begin.mtype} is not a call (1)`);
     }
     if (!KNOWN_METHODS.has(name)) {
       input.skip(Thrift.Type.STRUCT);
@@ -252,6 +253,9 @@ export class RpcServer {
         Thrift.TApplicationExceptionType.UNKNOWN_METHOD,
         `unknown method ${name}; IMService has Send and Pull`,
       );
+      // The thrift 0.24 runtime's write() sends `code` as the type field but its
+      // constructor only sets `type`, so without this the client reads UNKNOWN (0).
+      exception.code = Thrift.TApplicationExceptionType.UNKNOWN_METHOD;
       output.writeMessageBegin(name, Thrift.MessageType.EXCEPTION, begin.rseqid);
       exception.write(output);
       output.writeMessageEnd();

@@ -1,6 +1,7 @@
 import { TBinaryProtocol, type TTransport } from 'thrift';
 
-const strictUtf8 = new TextDecoder('utf-8', { fatal: true });
+// ignoreBOM keeps a leading U+FEFF, which is part of the string, not a byte order mark.
+const strictUtf8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
 
 /**
  * A Thrift string whose bytes are not valid UTF-8. The stock protocol would

@@ -7,14 +7,14 @@ export interface RedisStoreOptions {
   /** Prefix of every key (default `im:`); it must not contain `{` or `}`. */
   readonly keyPrefix?: string;
   /**
-   * Longest wait for one command, in milliseconds, counted from the call and
+   * Maximum wait for one command, in milliseconds, counted from the call and
    * including the wait for the reply (default 500). A send that times out
    * after it reached Redis may still have been stored.
    */
   readonly commandTimeoutMs?: number;
-  /** Longest wait for a TCP connection to open, in milliseconds (default 1000). */
+  /** Maximum wait for a TCP connection to open, in milliseconds (default 1000). */
   readonly connectTimeoutMs?: number;
-  /** Longest pause between two reconnect attempts, in milliseconds (default 2000). */
+  /** Maximum pause between two reconnect attempts, in milliseconds (default 2000). */
   readonly maxReconnectDelayMs?: number;
   /** Receives connection loss and recovery events; nothing is logged without it. */
   readonly logger?: Logger;
@@ -25,11 +25,11 @@ const DEFAULT_CONNECT_TIMEOUT_MS = 1000;
 const DEFAULT_MAX_RECONNECT_DELAY_MS = 2000;
 
 /**
- * node-redis options that keep every call bounded while Redis is down: a
- * command rejects at once when the connection is not ready (no offline
- * queue), a command that was sent rejects after the command timeout, and the
- * client reconnects by itself with exponential backoff capped at
- * maxReconnectDelayMs.
+ * Builds node-redis options that keep every call bounded while Redis is down.
+ * A command rejects at once when the connection is not ready, because there
+ * is no offline queue. A command that was sent rejects after the command
+ * timeout. The client reconnects by itself, with exponential backoff capped
+ * at maxReconnectDelayMs.
  */
 export function boundedClientOptions(options: RedisStoreOptions) {
   const maxDelay = options.maxReconnectDelayMs ?? DEFAULT_MAX_RECONNECT_DELAY_MS;
@@ -52,9 +52,9 @@ export function openTimeoutMs(options: RedisStoreOptions): number {
   return 2 * (options.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS) + 1000;
 }
 
-// Error replies that mean the server cannot serve right now (loading its
-// data, a cluster without quorum, a busy script, out of memory or failing to
-// persist); any other error reply is a bug in a command or in the script.
+// Error replies that mean the server cannot serve right now: it is loading
+// its data, the cluster has no quorum, a script is busy, memory is full or
+// persisting failed. Any other error reply is a bug in a command or the script.
 const UNAVAILABLE_REPLY = /^(LOADING|BUSY|CLUSTERDOWN|TRYAGAIN|MASTERDOWN|READONLY|OOM|MISCONF|NOREPLICAS|MOVED|ASK)\b/;
 
 /**
@@ -74,17 +74,25 @@ export function toStoreError(error: unknown, context: string): ImError {
 /**
  * Rejects with STORE_UNAVAILABLE when `opening` has not settled after
  * `timeoutMs`, and calls `abandon` so the client stops reconnecting.
+ * `lastError` returns the latest connection error, which the message quotes.
  */
 export async function connectWithin(
   opening: Promise<unknown>,
   timeoutMs: number,
   description: string,
   abandon: () => void,
+  lastError: () => unknown,
 ): Promise<void> {
   let timer: NodeJS.Timeout | undefined;
   const timeout = new Promise<never>((_, reject) => {
     timer = setTimeout(() => {
-      reject(new Error(`no connection after ${timeoutMs} ms; check that Redis runs and the address is right`));
+      const last = lastError();
+      const cause = last === undefined ? '' : ` (last error: ${last instanceof Error ? last.message : String(last)})`;
+      reject(
+        new Error(
+          `no connection after ${timeoutMs} ms${cause}; check the address, the credentials and that Redis runs`,
+        ),
+      );
     }, timeoutMs);
   });
   try {
@@ -107,13 +115,20 @@ export class OutageLog {
   readonly #logger: Logger | undefined;
   readonly #fields: Record<string, string>;
   #errorsSinceReady = 0;
+  #lastError: unknown;
 
   constructor(logger: Logger | undefined, fields: Record<string, string>) {
     this.#logger = logger;
     this.#fields = fields;
   }
 
+  /** The latest error seen, also after the connection recovered. */
+  get lastError(): unknown {
+    return this.#lastError;
+  }
+
   error(error: unknown, node?: string): void {
+    this.#lastError = error;
     this.#errorsSinceReady++;
     if (this.#errorsSinceReady > 1) return;
     const err = error instanceof Error ? error.message : String(error);

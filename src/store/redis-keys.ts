@@ -8,8 +8,8 @@ import type { NewMessage, PullPage, PullQuery, StoredMessage } from '../core/mes
  * Every key of a chat contains the hash tag `{<base64url of the chat id>}`,
  * so a chat's keys hash to one cluster slot and the send script may touch
  * them together. Member ids may contain `{` and `}`, which would end or start
- * a hash tag early; base64url uses only `A-Z a-z 0-9 - _`, and unlike a hash
- * of the chat id it is injective, so two chats never share keys.
+ * a hash tag early, but base64url uses only `A-Z a-z 0-9 - _`. Unlike a hash
+ * of the chat id, base64url is injective, so two chats never share keys.
  */
 
 /** Key prefix used when the store options give none. */
@@ -85,7 +85,7 @@ export function pageScoreRange(query: PullQuery): { start: string; stop: string 
 
 /**
  * Builds the page from up to limit + 1 members read in page order: the extra
- * member tells whether more follow and where the next page starts.
+ * member shows whether more follow and where the next page starts.
  */
 export function toPage(query: PullQuery, members: readonly string[]): PullPage {
   const messages = members.slice(0, query.limit).map((member) => decodeMember(query.chat, member));

@@ -41,8 +41,10 @@ function formatAddress({ host, port }: RedisAddress): string {
 
 function parsePort(raw: string, item: string): number {
   const port = /^\d{1,5}$/.test(raw) ? Number(raw) : Number.NaN;
-  if (!(port >= 1 && port <= 65535)) throw new RedisUrlError(`port ${JSON.stringify(raw)} of ${item} is not 1-65535`);
-  return port;
+  if (port >= 1 && port <= 65535) return port;
+  // Quote digits only: a password with an unencoded '/' can end up where the port is read.
+  const quotedPort = /^\d+$/.test(raw) ? ` ${JSON.stringify(raw)}` : '';
+  throw new RedisUrlError(`the port${quotedPort} of ${item} is not a number from 1 to 65535`);
 }
 
 function splitCredentials(userInfo: string): RedisCredentials {
@@ -67,6 +69,13 @@ function splitCredentials(userInfo: string): RedisCredentials {
  */
 export function parseRedisUrl(raw: string): RedisUrl {
   if (!raw.startsWith('redis://')) throw new RedisUrlError('it does not start with redis://');
+
+  // Read the port before URL parses the value, because URL rejects an
+  // out-of-range port without saying which part is wrong.
+  const authority = /^redis:\/\/(?:[^@/]*@)?(\[[^\]]*\]|[^:/]*)(?::([^/]*))?/.exec(raw);
+  const rawPort = authority?.[2];
+  const port = rawPort === undefined ? 6379 : parsePort(rawPort, 'the URL');
+
   let url: URL;
   try {
     url = new URL(raw);
@@ -75,11 +84,6 @@ export function parseRedisUrl(raw: string): RedisUrl {
   }
   if (url.hostname === '') throw new RedisUrlError('the host is missing');
   if (url.search !== '' || url.hash !== '') throw new RedisUrlError('query strings and fragments are not supported');
-
-  // URL drops a default or empty port, so read the port from the authority.
-  const authority = /^redis:\/\/(?:[^@/]*@)?(\[[^\]]*\]|[^:/]*)(?::([^/]*))?/.exec(raw);
-  const rawPort = authority?.[2];
-  const port = rawPort === undefined ? 6379 : parsePort(rawPort, 'the URL');
 
   const path = url.pathname === '/' ? '' : url.pathname.slice(1);
   const database = path === '' ? 0 : /^\d{1,5}$/.test(path) ? Number(path) : Number.NaN;

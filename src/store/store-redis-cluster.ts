@@ -38,7 +38,7 @@ type StoreCluster = ReturnType<typeof createStoreCluster>;
 /**
  * Message store on a Redis Cluster (IM_STORE=redis-cluster://...). The keys
  * of one chat share a hash tag, so they live on one shard and the send script
- * can run there atomically; different chats spread over the shards. Keys,
+ * can run there atomically. Different chats spread over the shards. Keys,
  * script, send time and durability are the same as in RedisMessageStore.
  *
  * When the shard of a chat is unreachable, calls for that chat reject with
@@ -49,6 +49,7 @@ export class RedisClusterMessageStore implements MessageStore {
   readonly description: string;
   readonly #cluster: StoreCluster;
   readonly #keyPrefix: string;
+  readonly #outages: OutageLog;
   #closed = false;
 
   private constructor(url: RedisClusterUrl, options: RedisStoreOptions) {
@@ -58,7 +59,8 @@ export class RedisClusterMessageStore implements MessageStore {
     this.#cluster = createStoreCluster(url, options);
 
     // Without an 'error' listener, a failed topology refresh would crash the process.
-    const outages = new OutageLog(options.logger, { store: this.description });
+    this.#outages = new OutageLog(options.logger, { store: this.description });
+    const outages = this.#outages;
     this.#cluster.on('error', (error: unknown) => outages.error(error));
     this.#cluster.on('node-error', (error: unknown, node: { host?: string; port?: number }) => {
       outages.error(error, `${node.host}:${node.port}`);
@@ -77,7 +79,13 @@ export class RedisClusterMessageStore implements MessageStore {
   static async open(url: string, options: RedisStoreOptions = {}): Promise<RedisClusterMessageStore> {
     const store = new RedisClusterMessageStore(parseRedisClusterUrl(url), options);
     const cluster = store.#cluster;
-    await connectWithin(cluster.connect(), openTimeoutMs(options), store.description, () => cluster.destroy());
+    await connectWithin(
+      cluster.connect(),
+      openTimeoutMs(options),
+      store.description,
+      () => cluster.destroy(),
+      () => store.#outages.lastError,
+    );
     return store;
   }
 

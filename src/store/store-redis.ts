@@ -54,6 +54,7 @@ export class RedisMessageStore implements MessageStore {
   readonly description: string;
   readonly #client: StoreClient;
   readonly #keyPrefix: string;
+  readonly #outages: OutageLog;
   #closed = false;
 
   private constructor(url: RedisUrl, options: RedisStoreOptions) {
@@ -63,7 +64,8 @@ export class RedisMessageStore implements MessageStore {
     this.#client = createStoreClient(url, options);
 
     // Without an 'error' listener, a lost connection would crash the process.
-    const outages = new OutageLog(options.logger, { store: this.description });
+    this.#outages = new OutageLog(options.logger, { store: this.description });
+    const outages = this.#outages;
     this.#client.on('error', (error: unknown) => outages.error(error));
     this.#client.on('ready', () => outages.ready());
   }
@@ -76,7 +78,13 @@ export class RedisMessageStore implements MessageStore {
   static async open(url: string, options: RedisStoreOptions = {}): Promise<RedisMessageStore> {
     const store = new RedisMessageStore(parseRedisUrl(url), options);
     const client = store.#client;
-    await connectWithin(client.connect(), openTimeoutMs(options), store.description, () => client.destroy());
+    await connectWithin(
+      client.connect(),
+      openTimeoutMs(options),
+      store.description,
+      () => client.destroy(),
+      () => store.#outages.lastError,
+    );
     return store;
   }
 

@@ -1,4 +1,4 @@
-import { mkdirSync } from 'node:fs';
+import { existsSync, mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import Database from 'better-sqlite3';
 import { nowMicros } from '../core/clock.js';
@@ -61,8 +61,8 @@ export class SqliteMessageStore implements MessageStore {
 
   constructor(path: string, options: SqliteStoreOptions = {}) {
     this.description = `sqlite:${path}`;
-    if (path !== ':memory:') mkdirSync(dirname(path), { recursive: true });
     try {
+      if (path !== ':memory:') createParentDirectories(path);
       this.#db = new Database(path, { timeout: options.busyTimeoutMs ?? 5000 });
       this.#db.pragma('journal_mode = WAL');
       this.#db.pragma('synchronous = NORMAL');
@@ -143,6 +143,21 @@ export class SqliteMessageStore implements MessageStore {
   }
 }
 
+/**
+ * Creates the missing directories above `path`, one level at a time.
+ * mkdirSync with `recursive: true` loops forever below /proc on Node.js 20
+ * (mkdir returns ENOENT for the child and EEXIST for the parent), so the
+ * levels are walked here and any failure is thrown.
+ */
+function createParentDirectories(path: string): void {
+  const missing: string[] = [];
+  for (let directory = dirname(path); !existsSync(directory); directory = dirname(directory)) {
+    missing.unshift(directory);
+    if (dirname(directory) === directory) break;
+  }
+  for (const directory of missing) mkdirSync(directory);
+}
+
 function toStoredMessage(chat: string, row: MessageRow): StoredMessage {
   const message = { chat, sender: row.sender, text: row.text, sendTimeMicros: row.send_time };
   return row.client_msg_id === null ? message : { ...message, clientMsgId: row.client_msg_id };
@@ -152,7 +167,8 @@ function translateSqliteError(error: unknown, context: string): ImError {
   const code = (error as { code?: unknown }).code;
   const detail = error instanceof Error ? error.message : String(error);
   const closed = error instanceof TypeError && /not open/.test(detail);
-  if (closed || (typeof code === 'string' && UNAVAILABLE_CODES.test(code))) {
+  const fileSystem = typeof code === 'string' && /^E[A-Z]+$/.test(code);
+  if (closed || fileSystem || (typeof code === 'string' && UNAVAILABLE_CODES.test(code))) {
     return new ImError('STORE_UNAVAILABLE', `${context}: ${detail}`, { cause: error });
   }
   return new ImError('INTERNAL', `${context}: ${detail}`, { cause: error });

@@ -29,16 +29,23 @@ def main():
     from im_service import IMService
     from im_service.ttypes import Message, PullRequest, SendRequest
 
+    if transport_kind not in ("framed", "buffered"):
+        sys.exit("unknown transport %r; expected framed or buffered" % transport_kind)
+    commands = json.loads(commands_json)
+    for command in commands:
+        if command.get("method") not in ("Send", "Pull"):
+            sys.exit("unknown method %r in COMMANDS_JSON; expected Send or Pull" % command.get("method"))
+
     socket = TSocket.TSocket(host, int(port))
     socket.setTimeout(5000)
     if transport_kind == "framed":
         transport = TTransport.TFramedTransport(socket)
-    else:
+    else:  # buffered, as checked above
         transport = TTransport.TBufferedTransport(socket)
     client = IMService.Client(TBinaryProtocol.TBinaryProtocol(transport))
     transport.open()
     try:
-        for command in json.loads(commands_json):
+        for command in commands:
             if command["method"] == "Send":
                 message = Message(
                     Chat=command.get("chat"),
@@ -51,7 +58,7 @@ def main():
                 reply = {"code": response.Code, "msg": response.Msg, "error_code": response.ErrorCode}
                 if response.Stored is not None:
                     reply["stored"] = message_to_json(response.Stored)
-            else:
+            else:  # Pull, as checked above
                 request = PullRequest(
                     Chat=command.get("chat"),
                     Cursor=command.get("cursor", 0),

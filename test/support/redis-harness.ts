@@ -72,12 +72,17 @@ export class RedisServer {
     this.#args = args;
   }
 
-  /** Starts a server and resolves when it replies to PING. */
+  /** Starts a server and resolves when it replies to PING (with PONG or NOAUTH). */
   static async start(options: RedisServerOptions = {}): Promise<RedisServer> {
     const port = options.port ?? (await freePort());
     const directory = options.directory ?? mkdtempSync(join(tmpdir(), 'im-redis-'));
     const server = new RedisServer(port, directory, options.args ?? []);
-    await server.restart();
+    try {
+      await server.restart();
+    } catch (error) {
+      if (options.directory === undefined) rmSync(directory, { recursive: true, force: true });
+      throw error;
+    }
     return server;
   }
 
@@ -110,7 +115,12 @@ export class RedisServer {
     child.once('exit', () => {
       if (this.#process === child) this.#process = undefined;
     });
-    await this.#waitForPing(child);
+    try {
+      await this.#waitForPing(child);
+    } catch (error) {
+      await this.stop('SIGKILL');
+      throw error;
+    }
   }
 
   /** Sends `signal` to the process by its PID and waits until it has exited. */
@@ -137,7 +147,8 @@ export class RedisServer {
     while (Date.now() < deadline) {
       if (child.exitCode !== null) throw new Error(`redis-server on port ${this.port} exited with ${child.exitCode}`);
       const ping = spawnSync(REDIS_CLI, ['-h', HOST, '-p', String(this.port), 'PING'], { encoding: 'utf8' });
-      if (ping.stdout.trim() === 'PONG') return;
+      // A server with requirepass replies NOAUTH, which also shows that it is up.
+      if (/^(PONG|NOAUTH)/.test(ping.stdout.trim())) return;
       await sleep(50);
     }
     throw new Error(`redis-server on port ${this.port} did not reply to PING within 10 s`);
