@@ -173,6 +173,28 @@ export function runStoreContract(name: string, open: StoreFactory): void {
     );
 
     it(
+      'newest page follows every send',
+      withStore(async (store) => {
+        const { chat, a, b } = freshChat();
+        const sent: StoredMessage[] = [];
+        for (let i = 0; i < 45; i++) {
+          for (const limit of [1, 10, 20, 21]) {
+            const page = await store.pull(query(chat, { reverse: true, limit }));
+            const expected = sendTimes(sent).reverse().slice(0, limit);
+            assert.deepEqual(sendTimes(page.messages), expected, `after ${i} sends, limit ${limit}`);
+            assert.equal(page.hasMore, sent.length > limit, `has_more after ${i} sends, limit ${limit}`);
+            const next = sent.length > limit ? sent[sent.length - limit - 1]!.sendTimeMicros : 0;
+            assert.equal(page.nextCursorMicros, next, `next cursor after ${i} sends, limit ${limit}`);
+          }
+          const sender = i % 2 ? a : b;
+          sent.push(await store.send({ chat, sender, text: `tail ${i}`, clientMsgId: `t${i}` }));
+          // An idempotent repeat must not add the message to any page a second time.
+          await store.send({ chat, sender, text: `tail ${i}`, clientMsgId: `t${i}` });
+        }
+      }),
+    );
+
+    it(
       'cursor bounds are inclusive',
       withStore(async (store) => {
         const { chat, a } = freshChat();

@@ -4,6 +4,7 @@ import Database from 'better-sqlite3';
 import { nowMicros } from '../core/clock.js';
 import { ImError } from '../core/errors.js';
 import type { MessageStore, NewMessage, PullPage, PullQuery, StoredMessage } from '../core/message-store.js';
+import { NewestPageCache, TAIL_SIZE } from './newest-page-cache.js';
 
 interface MessageRow {
   sender: string;
@@ -45,6 +46,11 @@ export interface SqliteStoreOptions {
  * crash of the process; with synchronous=NORMAL, a power loss or OS crash can
  * lose the last transactions before a checkpoint.
  *
+ * The newest page of recently read chats is kept in memory (NewestPageCache)
+ * and serves a newest-first pull from the newest message without a query. It
+ * stays exact because this store adds what it stores, and it is cleared when
+ * PRAGMA data_version shows a commit by another connection.
+ *
  * Calls are synchronous inside (better-sqlite3 has no async API), so a send
  * that waits for another process's lock blocks this process's event loop for
  * up to busyTimeoutMs.
@@ -57,7 +63,10 @@ export class SqliteMessageStore implements MessageStore {
   readonly #byClientMsgId: Database.Statement<[string, string, string], MessageRow>;
   readonly #pageAscending: Database.Statement<[string, number, number], MessageRow>;
   readonly #pageDescending: Database.Statement<[string, number, number], MessageRow>;
-  readonly #sendTransaction: (message: NewMessage) => StoredMessage;
+  readonly #sendTransaction: (message: NewMessage) => { stored: StoredMessage; inserted: boolean };
+  readonly #dataVersion: Database.Statement<[], number>;
+  readonly #newestPages = new NewestPageCache();
+  #lastDataVersion = -1;
 
   constructor(path: string, options: SqliteStoreOptions = {}) {
     this.description = `sqlite:${path}`;
@@ -86,15 +95,19 @@ export class SqliteMessageStore implements MessageStore {
       `SELECT ${columns} FROM messages WHERE chat = ? AND send_time <= ? ORDER BY send_time DESC LIMIT ?`,
     );
 
-    const sendOnce = (message: NewMessage): StoredMessage => {
+    // PRAGMA data_version changes when another connection (another process)
+    // commits, which is when the newest-page cache may be stale.
+    this.#dataVersion = this.#db.prepare<[], number>('PRAGMA data_version').pluck();
+
+    const sendOnce = (message: NewMessage) => {
       if (message.clientMsgId !== undefined) {
         const existing = this.#byClientMsgId.get(message.chat, message.sender, message.clientMsgId);
-        if (existing !== undefined) return toStoredMessage(message.chat, existing);
+        if (existing !== undefined) return { stored: toStoredMessage(message.chat, existing), inserted: false };
       }
       const last = this.#lastSendTime.get(message.chat)?.last ?? null;
       const sendTimeMicros = Math.max(nowMicros(), last === null ? 0 : last + 1);
       this.#insert.run(message.chat, sendTimeMicros, message.sender, message.text, message.clientMsgId ?? null);
-      return { ...message, sendTimeMicros };
+      return { stored: { ...message, sendTimeMicros }, inserted: true };
     };
     const transaction = this.#db.transaction(sendOnce);
     this.#sendTransaction = (message) => transaction.immediate(message);
@@ -102,16 +115,25 @@ export class SqliteMessageStore implements MessageStore {
 
   async send(message: NewMessage): Promise<StoredMessage> {
     try {
-      return this.#sendTransaction(message);
+      const { stored, inserted } = this.#sendTransaction(message);
+      if (inserted) this.#newestPages.append(stored);
+      return stored;
     } catch (error) {
       throw translateSqliteError(error, `cannot store a message in chat ${message.chat}`);
     }
   }
 
   async pull(query: PullQuery): Promise<PullPage> {
+    if (query.reverse && query.cursorMicros === 0 && query.limit < TAIL_SIZE) {
+      try {
+        return this.#newestPage(query.chat, query.limit);
+      } catch (error) {
+        throw translateSqliteError(error, `cannot read chat ${query.chat}`);
+      }
+    }
     let rows: MessageRow[];
     try {
-      // One row beyond the page tells whether there is a next page and where it starts.
+      // One row beyond the page shows whether there is a next page and where it starts.
       rows = query.reverse
         ? this.#pageDescending.all(
             query.chat,
@@ -128,6 +150,28 @@ export class SqliteMessageStore implements MessageStore {
       hasMore: next !== undefined,
       nextCursorMicros: next?.send_time ?? 0,
     };
+  }
+
+  /** Serves a newest-first page from the newest message out of the cache, filling it on a miss. */
+  #newestPage(chat: string, limit: number): PullPage {
+    this.#dropCacheIfChanged();
+    const cached = this.#newestPages.newestPage(chat, limit);
+    if (cached !== undefined) return cached;
+    const rows = this.#pageDescending.all(chat, Number.MAX_SAFE_INTEGER, TAIL_SIZE);
+    this.#newestPages.fill(
+      chat,
+      rows.map((row) => toStoredMessage(chat, row)),
+    );
+    return this.#newestPages.newestPage(chat, limit)!;
+  }
+
+  /** Clears the cache when another connection committed since the last check. */
+  #dropCacheIfChanged(): void {
+    const version = this.#dataVersion.get()!;
+    if (version !== this.#lastDataVersion) {
+      this.#newestPages.clear();
+      this.#lastDataVersion = version;
+    }
   }
 
   async checkReady(): Promise<void> {
