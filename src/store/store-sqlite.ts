@@ -6,6 +6,15 @@ import { ImError } from '../core/errors.js';
 import type { MessageStore, NewMessage, PullPage, PullQuery, StoredMessage } from '../core/message-store.js';
 import { NewestPageCache, TAIL_SIZE } from './newest-page-cache.js';
 
+/** Most sends stored in one transaction; more wait for the next one. */
+const MAX_GROUP_COMMIT = 256;
+
+interface PendingSend {
+  readonly message: NewMessage;
+  readonly resolve: (stored: StoredMessage) => void;
+  readonly reject: (error: ImError) => void;
+}
+
 interface MessageRow {
   sender: string;
   text: string;
@@ -63,7 +72,9 @@ export class SqliteMessageStore implements MessageStore {
   readonly #byClientMsgId: Database.Statement<[string, string, string], MessageRow>;
   readonly #pageAscending: Database.Statement<[string, number, number], MessageRow>;
   readonly #pageDescending: Database.Statement<[string, number, number], MessageRow>;
-  readonly #sendTransaction: (message: NewMessage) => { stored: StoredMessage; inserted: boolean };
+  readonly #sendTransaction: (messages: readonly NewMessage[]) => { stored: StoredMessage; inserted: boolean }[];
+  /** Sends waiting for the next group commit. */
+  #pendingSends: PendingSend[] = [];
   readonly #dataVersion: Database.Statement<[], number>;
   readonly #newestPages = new NewestPageCache();
   #lastDataVersion = -1;
@@ -109,17 +120,41 @@ export class SqliteMessageStore implements MessageStore {
       this.#insert.run(message.chat, sendTimeMicros, message.sender, message.text, message.clientMsgId ?? null);
       return { stored: { ...message, sendTimeMicros }, inserted: true };
     };
-    const transaction = this.#db.transaction(sendOnce);
-    this.#sendTransaction = (message) => transaction.immediate(message);
+    const transaction = this.#db.transaction((messages: readonly NewMessage[]) => messages.map(sendOnce));
+    this.#sendTransaction = (messages) => transaction.immediate(messages);
   }
 
-  async send(message: NewMessage): Promise<StoredMessage> {
-    try {
-      const { stored, inserted } = this.#sendTransaction(message);
-      if (inserted) this.#newestPages.append(stored);
-      return stored;
-    } catch (error) {
-      throw translateSqliteError(error, `cannot store a message in chat ${message.chat}`);
+  /**
+   * Queues the send for a group commit: every send queued during one turn of
+   * the event loop (up to MAX_GROUP_COMMIT) is stored in one transaction,
+   * which saves a BEGIN and COMMIT per message. Each message still gets its own
+   * send time, and the promise resolves only after the commit. A failed commit
+   * rejects every send of the group, and none of them was stored.
+   */
+  send(message: NewMessage): Promise<StoredMessage> {
+    return new Promise<StoredMessage>((resolve, reject) => {
+      this.#pendingSends.push({ message, resolve, reject });
+      if (this.#pendingSends.length === 1) setImmediate(() => this.#commitPendingSends());
+    });
+  }
+
+  #commitPendingSends(): void {
+    while (this.#pendingSends.length > 0) {
+      const group = this.#pendingSends.splice(0, MAX_GROUP_COMMIT);
+      let results: { stored: StoredMessage; inserted: boolean }[];
+      try {
+        results = this.#sendTransaction(group.map((pending) => pending.message));
+      } catch (error) {
+        for (const pending of group) {
+          pending.reject(translateSqliteError(error, `cannot store a message in chat ${pending.message.chat}`));
+        }
+        continue;
+      }
+      for (const [index, pending] of group.entries()) {
+        const { stored, inserted } = results[index]!;
+        if (inserted) this.#newestPages.append(stored);
+        pending.resolve(stored);
+      }
     }
   }
 
@@ -182,7 +217,9 @@ export class SqliteMessageStore implements MessageStore {
     }
   }
 
+  /** Commits the queued sends, then closes the database. */
   async close(): Promise<void> {
+    this.#commitPendingSends();
     if (this.#db.open) this.#db.close();
   }
 }
