@@ -108,7 +108,7 @@ const OPTIONS = {
     flag: 'workers',
     env: 'WORKERS',
     defaultValue: '1',
-    help: 'processes sharing the HTTP and RPC ports, 1-64 (more than 1 needs a sqlite: store)',
+    help: 'processes sharing the HTTP and RPC ports, 1-64 (more than 1 needs a shared store: sqlite: or redis)',
   },
   logLevel: {
     flag: 'log-level',
