@@ -281,7 +281,7 @@ export function parseConfig(argv: readonly string[], env: NodeJS.ProcessEnv): Pa
   };
   if (config.workers > 1 && config.command !== 'http' && config.store === 'memory:') {
     throw new ConfigError(
-      `--workers ${config.workers} (WORKERS) cannot be used with --store memory: (IM_STORE), because each worker process would keep its own messages; use --store sqlite:PATH or --workers 1`,
+      `--workers ${config.workers} (WORKERS) cannot be used with --store memory: (IM_STORE), because each worker process would keep its own messages; use --store sqlite:PATH, a redis:// or redis-cluster:// store, or --workers 1`,
     );
   }
   // The RPC server must read a Send carrying the largest text; the gateway reads no requests.

@@ -29,7 +29,7 @@ function toPullJson(page: PullPage) {
 }
 
 /** Maps fastify's own errors (body parsing, limits) into the error register. */
-function fromFastifyError(error: unknown): ImError {
+function fromFastifyError(error: unknown, bodyLimit: number): ImError {
   if (error instanceof ImError) return error;
   const fastifyError = error as { code?: string; statusCode?: number; message?: string };
   if (fastifyError.code === 'FST_ERR_CTP_INVALID_MEDIA_TYPE') {
@@ -39,7 +39,10 @@ function fromFastifyError(error: unknown): ImError {
     );
   }
   if (fastifyError.code === 'FST_ERR_CTP_BODY_TOO_LARGE') {
-    return new ImError('REQUEST_TOO_LARGE', `request body is too large: ${fastifyError.message}`);
+    return new ImError(
+      'REQUEST_TOO_LARGE',
+      `request body exceeds ${bodyLimit} bytes; send a smaller body (the text limit is --max-text-bytes)`,
+    );
   }
   const status = fastifyError.statusCode;
   if (typeof status === 'number' && status >= 400 && status < 500) {
@@ -112,7 +115,7 @@ export function buildHttpServer(options: HttpServerOptions) {
       const imError =
         error.code === 'FST_ERR_BAD_URL'
           ? new ImError('INVALID_ARGUMENT', 'request path is not valid percent-encoded UTF-8; encode the path')
-          : fromFastifyError(error);
+          : fromFastifyError(error, bodyLimit);
       void (reply as FastifyReply).status(imError.httpStatus).send({ code: imError.code, message: imError.message });
     },
     return503OnClosing: true,
@@ -123,7 +126,7 @@ export function buildHttpServer(options: HttpServerOptions) {
   app.addContentTypeParser('*', { parseAs: 'buffer' }, (_request, body, done) => done(null, body));
 
   app.setErrorHandler((error, request, reply) => {
-    const imError = fromFastifyError(error);
+    const imError = fromFastifyError(error, bodyLimit);
     const logFields = {
       code: imError.code,
       status: imError.httpStatus,

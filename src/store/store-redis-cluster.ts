@@ -123,10 +123,15 @@ export class RedisClusterMessageStore implements MessageStore {
         cluster.masters.map(async (master) => {
           const client = await cluster.nodeClient(master);
           await client.ping();
+          // A restarted master replies to PING before the cluster serves its slots again.
+          const info = await client.clusterInfo();
+          if (!/^cluster_state:ok\b/m.test(String(info))) {
+            throw new Error(`master ${master.host}:${master.port} reports cluster_state other than ok`);
+          }
         }),
       );
     } catch (error) {
-      throw toStoreError(error, `a master of ${this.description} does not reply to PING`);
+      throw toStoreError(error, `a master of ${this.description} is not ready`);
     }
   }
 
