@@ -367,7 +367,7 @@ async function runGrowth(runner: Runner, directory: string): Promise<void> {
 
 /**
  * Samples the RSS of a start/sqlite server after the first sends and then
- * after every tenth of the total, so that a leak (steady growth) can be told
+ * after every tenth of the total, so that a leak (steady growth) can be distinguished
  * from a heap that grows to its working size and stays there.
  */
 async function runRssGrowth(runner: Runner, directory: string): Promise<void> {

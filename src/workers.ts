@@ -45,7 +45,7 @@ export function reportStarted(service: RunningService): void {
  *
  * A worker that exits while the service is not stopping is not restarted:
  * the primary stops the other workers and exits, so that the supervisor of
- * the service sees the failure instead of a half-sized service or a crash loop.
+ * the service notices the failure instead of a half-sized service or a crash loop.
  *
  * Resolves to the exit status of the primary: 0 when every worker exited
  * with status 0, otherwise 1.

@@ -113,7 +113,7 @@ describe('CLI process', () => {
 
   it('port in use names the option', async () => {
     const httpPort = String(await freePort());
-    const child = await startCli([
+    const argsWithRpcPort = async () => [
       'start',
       '--store',
       'memory:',
@@ -121,20 +121,9 @@ describe('CLI process', () => {
       httpPort,
       '--rpc-port',
       String(await freePort()),
-    ]);
-    children.push(child);
-    const rpcPort = await freePort();
-    const { status, stderr } = runCli([
-      'start',
-      '--store',
-      'memory:',
-      '--http-port',
-      httpPort,
-      '--rpc-port',
-      String(rpcPort),
-      '--log-level',
-      'silent',
-    ]);
+    ];
+    children.push(await startCli(await argsWithRpcPort()));
+    const { status, stderr } = runCli([...(await argsWithRpcPort()), '--log-level', 'silent']);
     assert.equal(status, 1, `exit status (stderr: ${stderr})`);
     assert.match(stderr, /already in use/);
     assert.match(stderr, /--http-port \(HTTP_PORT\)/);

@@ -1,6 +1,6 @@
 import { invalidArgument } from './errors.js';
 
-/** Longest member id, in Unicode code points (an emoji counts as one). */
+/** Maximum length of a member id, in Unicode code points (an emoji counts as one). */
 export const MAX_MEMBER_ID_LENGTH = 64;
 
 /** Number of Unicode code points in a string; a lone surrogate counts as one. */

@@ -86,7 +86,7 @@ export const DEFAULT_PULL_LIMIT = 10;
 export const MAX_PULL_LIMIT = 1000;
 
 /**
- * What the HTTP API calls: a store in the same process, or the Thrift client
+ * The backend the HTTP API calls: a store in the same process, or the Thrift client
  * of the gateway, which forwards to remote RPC servers with the same contract.
  */
 export type MessageBackend = Pick<MessageStore, 'send' | 'pull' | 'checkReady'>;

@@ -4,7 +4,7 @@ import { DEFAULT_PULL_LIMIT, MAX_PULL_LIMIT, type NewMessage, type PullQuery } f
 
 /** Default maximum text size in bytes of UTF-8 (16 KiB). */
 export const DEFAULT_MAX_TEXT_BYTES = 16 * 1024;
-/** Longest client message id, in Unicode code points. */
+/** Maximum length of a client message id, in Unicode code points. */
 export const MAX_CLIENT_MSG_ID_LENGTH = 64;
 
 /**

@@ -52,7 +52,7 @@ function fromFastifyError(error: unknown, bodyLimit: number): ImError {
 }
 
 /**
- * Answers a request that Node's HTTP parser rejected before fastify saw it (a
+ * Replies to a request that Node's HTTP parser rejected before fastify saw it (a
  * URL and headers over maxHeaderSize, malformed HTTP) with a register error,
  * then closes the connection.
  */
