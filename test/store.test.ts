@@ -1,4 +1,4 @@
-import { mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import assert from 'node:assert/strict';
@@ -7,7 +7,9 @@ import type { PullPage } from '../src/core/message-store.js';
 import { NewestPageCache } from '../src/store/newest-page-cache.js';
 import { MemoryMessageStore } from '../src/store/store-memory.js';
 import { SqliteMessageStore } from '../src/store/store-sqlite.js';
+import { WalCheckpointer } from '../src/store/wal-checkpointer.js';
 import { runStoreContract } from './store-contract.js';
+import { captureLogger } from './support/logger.js';
 
 runStoreContract('memory', async () => {
   const store = new MemoryMessageStore();
@@ -67,3 +69,90 @@ describe('sqlite newest-page cache', () => {
 function texts(page: PullPage): string[] {
   return page.messages.map((message) => message.text);
 }
+
+describe('sqlite WAL checkpoints', () => {
+  /** Sends `count` messages over 100 chats, 50 at a time. */
+  async function sendMany(store: SqliteMessageStore, count: number): Promise<void> {
+    for (let sent = 0; sent < count; sent += 50) {
+      await Promise.all(
+        Array.from({ length: 50 }, (_, index) =>
+          store.send({ chat: `wal-a:wal-${(sent + index) % 100}`, sender: 'wal-a', text: `message ${sent + index}` }),
+        ),
+      );
+    }
+  }
+
+  /** Size of the database file without its WAL, which grows only when a checkpoint copies pages into it. */
+  const databaseBytes = (file: string) => statSync(file).size;
+
+  it('run on the worker thread', async () => {
+    const directory = mkdtempSync(join(tmpdir(), 'im-sqlite-'));
+    const file = join(directory, 'im.sqlite');
+    const store = new SqliteMessageStore(file, { messagesPerCheckpoint: 100 });
+    try {
+      const emptyBytes = databaseBytes(file);
+      await sendMany(store, 1000);
+      await store.checkpointsIdle();
+      assert.ok(
+        databaseBytes(file) > emptyBytes + 32 * 1024,
+        `database file grew from ${emptyBytes} to ${databaseBytes(file)} bytes`,
+      );
+    } finally {
+      await store.close();
+      rmSync(directory, { recursive: true, force: true });
+    }
+  });
+
+  it('wait for enough committed messages', async () => {
+    const directory = mkdtempSync(join(tmpdir(), 'im-sqlite-'));
+    const file = join(directory, 'im.sqlite');
+    // The main thread checkpoints only past 10,000 WAL pages, which 1,000 messages stay below.
+    const store = new SqliteMessageStore(file, { messagesPerCheckpoint: 1_000_000 });
+    try {
+      const emptyBytes = databaseBytes(file);
+      await sendMany(store, 1000);
+      await store.checkpointsIdle();
+      assert.equal(databaseBytes(file), emptyBytes, 'no checkpoint copied pages into the database file');
+    } finally {
+      await store.close();
+      rmSync(directory, { recursive: true, force: true });
+    }
+  });
+
+  it('leave no WAL file after close', async () => {
+    const directory = mkdtempSync(join(tmpdir(), 'im-sqlite-'));
+    const file = join(directory, 'im.sqlite');
+    const store = new SqliteMessageStore(file, { messagesPerCheckpoint: 10 });
+    await sendMany(store, 200);
+    await store.close();
+    // SQLite deletes the WAL when the last connection closes, so the worker's connection closed first.
+    assert.equal(existsSync(`${file}-wal`), false, 'WAL file removed');
+    const reopened = new SqliteMessageStore(file);
+    try {
+      const page = await reopened.pull({ chat: 'wal-a:wal-7', cursorMicros: 0, limit: 10, reverse: false });
+      assert.equal(page.messages[0]?.text, 'message 7');
+    } finally {
+      await reopened.close();
+      rmSync(directory, { recursive: true, force: true });
+    }
+  });
+
+  it('report a failed worker once', async () => {
+    const { logger, waitFor } = captureLogger();
+    let failures = 0;
+    const checkpointer = new WalCheckpointer({
+      path: join(tmpdir(), 'im-missing-directory', 'im.sqlite'),
+      busyTimeoutMs: 100,
+      messagesPerCheckpoint: 1,
+      logger,
+      onFailure: () => failures++,
+    });
+    checkpointer.noteCommitted(1);
+    const line = await waitFor('WAL checkpoint worker failed; SQLite checkpoints on the main thread from now on');
+    await checkpointer.idle();
+    checkpointer.noteCommitted(1);
+    await checkpointer.close();
+    assert.equal(failures, 1);
+    assert.match(String((line['err'] as { message?: unknown }).message), /directory does not exist/);
+  });
+});
