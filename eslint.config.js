@@ -14,4 +14,13 @@ export default tseslint.config(
       ],
     },
   },
+  {
+    // CommonJS preloaded with node --require, such as bench/memory-sampler.cjs.
+    files: ['**/*.cjs'],
+    languageOptions: {
+      sourceType: 'commonjs',
+      globals: { require: 'readonly', process: 'readonly', setInterval: 'readonly' },
+    },
+    rules: { '@typescript-eslint/no-require-imports': 'off' },
+  },
 );

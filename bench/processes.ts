@@ -35,8 +35,9 @@ export function startProcess(
   args: readonly string[],
   readyLine: RegExp,
   timeoutMs = 60_000,
+  env: NodeJS.ProcessEnv = process.env,
 ): Promise<Started> {
-  const child = spawn(command, args, { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(command, args, { cwd: ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] });
   const handle: Started = { name, child, output: [] };
   started.add(handle);
 
@@ -133,6 +134,8 @@ export interface CliOptions {
   readonly workers?: number;
   /** Directory for `node --cpu-prof` output, when profiling. */
   readonly profileDir?: string | undefined;
+  /** Directory for the memory samples of bench/memory-sampler.cjs, when sampling. */
+  readonly memoryLogDir?: string | undefined;
 }
 
 /**
@@ -141,6 +144,11 @@ export interface CliOptions {
  */
 export function startCli(name: string, options: CliOptions): Promise<Started> {
   const nodeFlags = options.profileDir === undefined ? [] : ['--cpu-prof', '--cpu-prof-dir', options.profileDir];
+  const env = { ...process.env };
+  if (options.memoryLogDir !== undefined) {
+    nodeFlags.push('--require', join(ROOT, 'bench/memory-sampler.cjs'));
+    env['IM_BENCH_MEMORY_LOG'] = options.memoryLogDir;
+  }
   const workers = options.workers ?? 1;
   const ready = workers > 1 ? /"msg":"im-service started all workers"/ : /"msg":"im-service started"/;
   return startProcess(
@@ -160,5 +168,7 @@ export function startCli(name: string, options: CliOptions): Promise<Started> {
       ...options.args,
     ],
     ready,
+    60_000,
+    env,
   );
 }

@@ -4,7 +4,7 @@
 import { execFileSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg, tmpdir } from 'node:os';
-import { dirname, join, relative } from 'node:path';
+import { dirname, join, relative, resolve as resolvePath } from 'node:path';
 import { parseArgs } from 'node:util';
 import { fillChats, type ChatFill } from './fill.js';
 import {
@@ -44,6 +44,8 @@ const HELP = `Usage: npm run bench -- [options]
                        a redis-server the runner starts) or sqlite
   --quick              short run with less pre-filled data, to check the setup
   --profile <dir>      write a CPU profile (node --cpu-prof) of each server process to dir
+  --memory-log <dir>   sample the RSS and V8 heap of each server process every 250 ms
+                       into dir/memory-PID.jsonl (bench/memory-sampler.cjs)
   --out <file>         markdown output (default bench/results/latest.md)
   -h, --help           show this help`;
 
@@ -53,6 +55,7 @@ interface Options {
   readonly splitStore: 'redis' | 'sqlite';
   readonly quick: boolean;
   readonly profileDir: string | undefined;
+  readonly memoryLogDir: string | undefined;
   readonly out: string;
 }
 
@@ -76,6 +79,7 @@ function parseOptions(argv: string[]): Options | undefined {
       'split-store': { type: 'string' },
       quick: { type: 'boolean' },
       profile: { type: 'string' },
+      'memory-log': { type: 'string' },
       out: { type: 'string' },
       help: { type: 'boolean', short: 'h' },
     },
@@ -103,6 +107,7 @@ function parseOptions(argv: string[]): Options | undefined {
     splitStore,
     quick,
     profileDir: values.profile,
+    memoryLogDir: values['memory-log'] === undefined ? undefined : resolvePath(values['memory-log']),
     out: values.out ?? join(ROOT, 'bench/results/latest.md'),
   };
 }
@@ -203,6 +208,7 @@ async function startInProcess(
     command: 'start',
     workers,
     profileDir: runner.options.profileDir,
+    memoryLogDir: runner.options.memoryLogDir,
     args: ['--store', store, '--http-port', String(httpPort), '--rpc-port', String(rpcPort)],
   });
   runner.measured = [server];
@@ -298,6 +304,7 @@ async function runSplit(runner: Runner, directory: string): Promise<void> {
       await startCli('rpc', {
         command: 'rpc',
         profileDir: runner.options.profileDir,
+        memoryLogDir: runner.options.memoryLogDir,
         args: ['--store', store, '--rpc-port', String(rpcPort)],
       }),
     );
@@ -306,6 +313,7 @@ async function runSplit(runner: Runner, directory: string): Promise<void> {
       await startCli('http', {
         command: 'http',
         profileDir: runner.options.profileDir,
+        memoryLogDir: runner.options.memoryLogDir,
         args: ['--rpc-addr', `127.0.0.1:${rpcPort}`, '--http-port', String(httpPort)],
       }),
     );
@@ -450,6 +458,7 @@ async function main(): Promise<void> {
   const { settings } = options;
   const directory = mkdtempSync(join(tmpdir(), 'im-bench-'));
   if (options.profileDir !== undefined) mkdirSync(options.profileDir, { recursive: true });
+  if (options.memoryLogDir !== undefined) mkdirSync(options.memoryLogDir, { recursive: true });
   const runner = new Runner(options);
   const startedAt = Date.now();
   // Other processes on the machine skew every figure; the 1-minute load average shows whether there were any.
