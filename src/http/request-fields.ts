@@ -5,6 +5,8 @@ import type { RawFields } from '../core/validation.js';
 const strictUtf8 = new TextDecoder('utf-8', { fatal: true });
 
 function decodeComponent(component: string, where: string): string {
+  // Most keys and values (chat ids, numbers) need no decoding.
+  if (!component.includes('%') && !component.includes('+')) return component;
   try {
     return decodeURIComponent(component.replaceAll('+', ' '));
   } catch {
