@@ -19,17 +19,30 @@ export interface Measurement {
    * other processes compete for the cores.
    */
   readonly cpuMicrosPerRequest?: number;
+  /** The same CPU time split by server process name, such as `http`, `rpc` and `redis-server`. */
+  readonly cpuMicrosPerRequestByProcess?: ReadonlyMap<string, number>;
+  /** CPU time of the runner process per completed request, in microseconds: the load generator's cost. */
+  readonly loadCpuMicrosPerRequest?: number;
 }
 
-/** Cumulative CPU time of the measured server processes, in microseconds. */
-export type CpuClock = () => number;
+/** Cumulative CPU time of each measured server process, by process name, in microseconds. */
+export type CpuClock = () => ReadonlyMap<string, number>;
 
-/** Runs the measured part of a scenario and adds the servers' CPU time per request. */
+/** Runs the measured part of a scenario and adds the CPU time per request of the servers and of the load generator. */
 async function withCpu(cpuClock: CpuClock | undefined, run: () => Promise<Measurement>): Promise<Measurement> {
   const before = cpuClock?.();
+  const loadBefore = process.cpuUsage();
   const measurement = await run();
-  if (cpuClock === undefined || before === undefined || measurement.completed === 0) return measurement;
-  return { ...measurement, cpuMicrosPerRequest: (cpuClock() - before) / measurement.completed };
+  const load = process.cpuUsage(loadBefore);
+  if (measurement.completed === 0) return measurement;
+  const perRequest = (micros: number) => micros / measurement.completed;
+  const withLoad = { ...measurement, loadCpuMicrosPerRequest: perRequest(load.user + load.system) };
+  if (cpuClock === undefined || before === undefined) return withLoad;
+
+  const byProcess = new Map<string, number>();
+  for (const [name, micros] of cpuClock()) byProcess.set(name, perRequest(micros - (before.get(name) ?? 0)));
+  const total = [...byProcess.values()].reduce((sum, micros) => sum + micros, 0);
+  return { ...withLoad, cpuMicrosPerRequest: total, cpuMicrosPerRequestByProcess: byProcess };
 }
 
 export interface LoadSettings {

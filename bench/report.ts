@@ -5,7 +5,20 @@ export interface Row {
   readonly measurement: Measurement;
 }
 
-const HEADERS = ['scenario', 'req/s', 'p50 ms', 'p99 ms', 'max ms', 'errors', 'non-2xx', 'ratio', 'CPU µs/req'];
+const HEADERS = [
+  'scenario',
+  'req/s',
+  'p50 ms',
+  'p99 ms',
+  'max ms',
+  'errors',
+  'non-2xx',
+  'ratio',
+  'server CPU µs/req',
+  'load CPU µs/req',
+];
+
+const micros = (value: number | undefined) => (value === undefined ? '-' : Math.round(value).toString());
 
 function cells(row: Row, baseline: Measurement | undefined): string[] {
   const m = row.measurement;
@@ -19,7 +32,8 @@ function cells(row: Row, baseline: Measurement | undefined): string[] {
     String(m.errors),
     String(m.non2xx),
     ratio,
-    m.cpuMicrosPerRequest === undefined ? '-' : Math.round(m.cpuMicrosPerRequest).toString(),
+    micros(m.cpuMicrosPerRequest),
+    micros(m.loadCpuMicrosPerRequest),
   ];
 }
 

@@ -146,11 +146,16 @@ class Runner {
     process.stderr.write(`running ${name} ...\n`);
     const measurement = await measureHttp(url, this.options.settings, next, () => this.cpuMicros());
     this.rows.push({ scenario: name, measurement });
+    const byProcess = measurement.cpuMicrosPerRequestByProcess;
+    if (byProcess !== undefined && byProcess.size > 1) {
+      const parts = [...byProcess].map(([process, micros]) => `${process} ${Math.round(micros)}`);
+      this.notes.push(`${name}: server CPU µs per request by process: ${parts.join(', ')}`);
+    }
     return measurement;
   }
 
-  cpuMicros(): number {
-    return cpuMicros(this.measured.map((server) => server.child.pid!));
+  cpuMicros(): ReadonlyMap<string, number> {
+    return new Map(this.measured.map((server) => [server.name, cpuMicros([server.child.pid!])]));
   }
 
   find(name: string): Measurement | undefined {
@@ -164,7 +169,7 @@ class Runner {
     this.checks.push({
       target: `${target} >= ${minimum.toFixed(2)}x`,
       met: ratio === undefined ? undefined : ratio >= minimum,
-      measured: ratio === undefined ? '' : `${ratio.toFixed(2)}x`,
+      measured: ratio === undefined ? '' : `${ratio.toFixed(3)}x`,
     });
   }
 }
@@ -414,7 +419,7 @@ async function runRssGrowth(runner: Runner, directory: string): Promise<void> {
     runner.checks.push({
       target: `RSS after ${rssTotalSends} sends <= 1.2x RSS after ${rssFirstSends}`,
       met: afterAll <= 1.2 * afterFirst,
-      measured: `${(afterAll / afterFirst).toFixed(2)}x`,
+      measured: `${(afterAll / afterFirst).toFixed(3)}x`,
     });
   } finally {
     await stopProcess(server.server);
