@@ -34,6 +34,7 @@ class RpcConnection {
   connected = false;
   closed = false;
   readonly #connection: thrift.Connection;
+  #writesHeld = false;
 
   constructor(address: RpcAddress, connectTimeoutMs: number, onConnectFailure: (error: unknown) => void) {
     this.#connection = thrift.createConnection(address.host, address.port, {
@@ -82,6 +83,24 @@ class RpcConnection {
       }
     };
     socket.on('data', (TFramedTransport.receiver as unknown as FramedReceiver)(onFrame, undefined));
+  }
+
+  /**
+   * Holds this connection's writes until the check phase of the event loop
+   * (setImmediate), so the calls that one batch of HTTP requests makes leave
+   * in one writev. The HTTP requests that one poll phase reads come from
+   * different sockets, so their handlers run in separate callbacks and a
+   * process.nextTick would send each call alone.
+   */
+  holdWritesForThisTurn(): void {
+    if (this.#writesHeld) return;
+    this.#writesHeld = true;
+    const socket = this.#connection.connection;
+    socket.cork();
+    setImmediate(() => {
+      this.#writesHeld = false;
+      socket.uncork();
+    });
   }
 
   /** Rejects every call still waiting for a reply. */
@@ -304,6 +323,7 @@ export class RpcClientPool implements MessageBackend {
     invoke: (client: IMServiceClient) => Promise<T>,
     timeoutMs: number,
   ): Promise<T> {
+    connection.holdWritesForThisTurn();
     const pending = invoke(connection.client);
     const seqid = connection.client._seqid;
     return new Promise<T>((resolve, reject) => {
