@@ -2,9 +2,10 @@ import net, { type AddressInfo, type Socket } from 'node:net';
 import thrift from 'thrift';
 import type { Logger } from '../log.js';
 import { IMService, type IMServiceHandler, type IMServiceProcessor } from './generated.js';
+import { ReplyBinaryProtocol, ReplyTransport } from './reply-protocol.js';
 import { StrictUtf8BinaryProtocol } from './strict-protocol.js';
 
-const { TBinaryProtocol, TBufferedTransport, TFramedTransport, Thrift } = thrift;
+const { TBufferedTransport, TFramedTransport, Thrift } = thrift;
 // The 0.24 receivers take a third argument, the largest message in bytes, which
 // the type definitions (written for 0.10) lack.
 type Receiver = (
@@ -190,8 +191,7 @@ export class RpcServer {
       }
       socket.write(buffer);
     };
-    const Transport = kind === 'framed' ? TFramedTransport : TBufferedTransport;
-    const output = new TBinaryProtocol(new Transport(undefined, write));
+    const output = new ReplyBinaryProtocol(new ReplyTransport(kind === 'framed', write));
 
     if (kind === 'framed') {
       let received = 0;
