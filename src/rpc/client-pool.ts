@@ -6,6 +6,7 @@ import type { MessageBackend, NewMessage, PullPage, PullQuery, StoredMessage } f
 import type { Logger } from '../log.js';
 import { fromThriftMessage, i64ToNumber } from './convert.js';
 import { IMService, type IMServiceClient, types } from './generated.js';
+import { OutputBinaryProtocol, OutputTransport } from './output-protocol.js';
 
 const { TBinaryProtocol, TFramedTransport } = thrift;
 
@@ -42,7 +43,11 @@ class RpcConnection {
       protocol: TBinaryProtocol,
       connect_timeout: connectTimeoutMs,
     });
-    this.client = thrift.createClient(IMService as never, this.#connection) as unknown as IMServiceClient;
+    // The client writes its calls with OutputBinaryProtocol; the library's createClient would use TFramedTransport.
+    const output = new OutputTransport(true, (message) => this.#connection.write(message));
+    this.client = new IMService.Client(output as unknown as thrift.TTransport, OutputBinaryProtocol as never);
+    // The connection looks replies up on its client, as createClient would have set it.
+    (this.#connection as unknown as { client: IMServiceClient }).client = this.client;
     this.#replaceReplyReader();
     let lastError: unknown;
     this.#connection.on('connect', () => (this.connected = true));

@@ -2,7 +2,7 @@ import net, { type AddressInfo, type Socket } from 'node:net';
 import thrift from 'thrift';
 import type { Logger } from '../log.js';
 import { IMService, type IMServiceHandler, type IMServiceProcessor } from './generated.js';
-import { ReplyBinaryProtocol, ReplyTransport } from './reply-protocol.js';
+import { OutputBinaryProtocol, OutputTransport } from './output-protocol.js';
 import { StrictUtf8BinaryProtocol } from './strict-protocol.js';
 
 const { TBufferedTransport, TFramedTransport, Thrift } = thrift;
@@ -191,7 +191,7 @@ export class RpcServer {
       }
       socket.write(buffer);
     };
-    const output = new ReplyBinaryProtocol(new ReplyTransport(kind === 'framed', write));
+    const output = new OutputBinaryProtocol(new OutputTransport(kind === 'framed', write));
 
     if (kind === 'framed') {
       let received = 0;

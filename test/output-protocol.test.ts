@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import thrift from 'thrift';
 import { types } from '../src/rpc/generated.js';
-import { ReplyBinaryProtocol, ReplyTransport } from '../src/rpc/reply-protocol.js';
+import { OutputBinaryProtocol, OutputTransport } from '../src/rpc/output-protocol.js';
 
 const { TBinaryProtocol, TBufferedTransport, TFramedTransport, Thrift } = thrift;
 // The runtime exports node-int64's class, which its type definitions leave out.
@@ -25,7 +25,7 @@ const stock = (framed: boolean) => (send: (bytes: Buffer) => void) => {
   return new TBinaryProtocol(new Transport(undefined, send as thrift.TTransportCallback));
 };
 const reply = (framed: boolean) => (send: (bytes: Buffer) => void) =>
-  new ReplyBinaryProtocol(new ReplyTransport(framed, send)) as unknown as thrift.TProtocol;
+  new OutputBinaryProtocol(new OutputTransport(framed, send)) as unknown as thrift.TProtocol;
 
 function pullResponse(texts: readonly string[], sendTimes: readonly unknown[]) {
   return new types.PullResponse({

@@ -2,17 +2,18 @@ import { TBinaryProtocol, type TTransport } from 'thrift';
 
 const FRAME_HEADER_BYTES = 4;
 const INITIAL_CAPACITY = 4096;
-/** A buffer grown past this for one large reply is dropped after the reply, so an idle connection keeps little. */
+/** A buffer grown past this for one large message is dropped after it, so an idle connection keeps little. */
 const RETAINED_CAPACITY = 64 * 1024;
 const TWO_TO_THE_32 = 2 ** 32;
 
 /**
- * Output transport of one RPC server connection. It collects one message in a
- * reused buffer and, on flush, hands a copy to `send`, after a 4-byte length
- * when the connection is framed. The thrift 0.24 transports keep an array of
- * small Buffers and copy the message twice when they flush.
+ * Output transport of one Thrift connection, for the RPC server's replies and
+ * the gateway's calls. It collects one message in a reused buffer and, on
+ * flush, hands a copy to `send`, after a 4-byte length when the connection is
+ * framed. The thrift 0.24 transports keep an array of small Buffers and copy
+ * the message twice when they flush.
  */
-export class ReplyTransport {
+export class OutputTransport {
   readonly #framed: boolean;
   readonly #send: (message: Buffer) => void;
   #buffer = Buffer.allocUnsafe(INITIAL_CAPACITY);
@@ -61,18 +62,18 @@ export class ReplyTransport {
 }
 
 /**
- * TBinaryProtocol that encodes integers and strings straight into a
- * ReplyTransport. The stock protocol allocates a Buffer for every byte, i16,
+ * TBinaryProtocol that encodes integers and strings straight into an
+ * OutputTransport. The stock protocol allocates a Buffer for every byte, i16,
  * i32, i64 and string it writes, which was the largest cost of encoding a
  * Pull reply in the RPC server's CPU profile. The encodings are the stock
  * ones (big-endian, strings as a 4-byte length and the bytes), and the
  * message, struct, field and list layout stays the library's.
  */
-export class ReplyBinaryProtocol extends TBinaryProtocol {
-  readonly #output: ReplyTransport;
+export class OutputBinaryProtocol extends TBinaryProtocol {
+  readonly #output: OutputTransport;
 
-  constructor(output: ReplyTransport) {
-    // strictWrite: messages start with the version header, as the stock server writes them.
+  constructor(output: OutputTransport) {
+    // strictWrite: messages start with the version header, as the stock protocol writes them.
     super(output as unknown as TTransport, false, true);
     this.#output = output;
   }
