@@ -53,7 +53,7 @@ export class OutputTransport {
     this.#send(message);
   }
 
-  /** Part of the transport interface; a server's transport does not match replies to calls. */
+  /** Part of the transport interface. Stock transports pass the seqid to the flush callback, which no caller here needs. */
   setCurrSeqId(): void {}
 
   #headerBytes(): number {
