@@ -89,15 +89,18 @@ export function mergeFields(query: Record<string, unknown>, body: Record<string,
   return { ...query, ...body };
 }
 
+/** True when the request's headers announce a body (a non-zero Content-Length or a Transfer-Encoding). */
+export function announcesBody(raw: IncomingMessage): boolean {
+  const length = raw.headers['content-length'];
+  return raw.headers['transfer-encoding'] !== undefined || (length !== undefined && length !== '0');
+}
+
 /**
  * Reads the body of a request whose method the router treats as bodyless
  * (GET): template clients send the pull parameters as JSON on a GET.
  */
 export async function readBodylessMethodBody(raw: IncomingMessage, maxBytes: number): Promise<Buffer> {
-  const length = raw.headers['content-length'];
-  if (raw.headers['transfer-encoding'] === undefined && (length === undefined || length === '0')) {
-    return Buffer.alloc(0);
-  }
+  if (!announcesBody(raw)) return Buffer.alloc(0);
   const chunks: Buffer[] = [];
   let total = 0;
   for await (const chunk of raw as AsyncIterable<Buffer>) {

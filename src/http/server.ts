@@ -2,10 +2,10 @@ import Fastify, { LogController, type FastifyReply, type FastifyRequest } from '
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import { ImError, toImError } from '../core/errors.js';
 import type { MessageBackend, PullPage, StoredMessage } from '../core/message-store.js';
-import { parsePullFields, parseSendFields } from '../core/validation.js';
+import { parsePullFields, parseSendFields, type RawFields } from '../core/validation.js';
 import type { Duplex } from 'node:stream';
 import type { Logger } from '../log.js';
-import { mergeFields, parseBodyFields, queryFields, readBodylessMethodBody } from './request-fields.js';
+import { announcesBody, mergeFields, parseBodyFields, queryFields, readBodylessMethodBody } from './request-fields.js';
 import { PingJson, PullJson, SentJson, errorResponses } from './schemas.js';
 
 export interface HttpServerOptions {
@@ -146,17 +146,26 @@ export function buildHttpServer(options: HttpServerOptions) {
     });
   });
 
-  const fieldsOf = async (request: FastifyRequest): Promise<ReturnType<typeof mergeFields>> => {
+  const fieldsFrom = (request: FastifyRequest, body: unknown): RawFields => {
     const query = queryFields(request.url);
-    let body = request.body;
-    if (body === undefined && (request.method === 'GET' || request.method === 'HEAD')) {
-      body = await readBodylessMethodBody(request.raw, bodyLimit);
-    }
     const bodyFields = Buffer.isBuffer(body) ? parseBodyFields(request.headers['content-type'], body) : {};
     const fields = mergeFields(query, bodyFields);
     const chat = fields['chat'];
     if (typeof chat === 'string' && chat.length <= 129) chatOfRequest.set(request, chat);
     return fields;
+  };
+
+  /**
+   * Returns the request's fields, and a promise only when a GET carries a body
+   * that is still to be read. Awaiting on every request cost about a tenth of
+   * the CPU time of a pull in the benchmark.
+   */
+  const fieldsOf = (request: FastifyRequest): RawFields | Promise<RawFields> => {
+    const bodyless = request.body === undefined && (request.method === 'GET' || request.method === 'HEAD');
+    if (bodyless && announcesBody(request.raw)) {
+      return readBodylessMethodBody(request.raw, bodyLimit).then((body) => fieldsFrom(request, body));
+    }
+    return fieldsFrom(request, request.body);
   };
 
   app.get('/ping', { schema: { response: { 200: PingJson } } }, async () => ({
@@ -169,7 +178,8 @@ export function buildHttpServer(options: HttpServerOptions) {
   });
 
   const send = async (request: FastifyRequest, reply: FastifyReply) => {
-    const message = parseSendFields(await fieldsOf(request), limits);
+    const fields = fieldsOf(request);
+    const message = parseSendFields(fields instanceof Promise ? await fields : fields, limits);
     const stored = await backend.send(message);
     return reply.send(toSentJson(stored));
   };
@@ -177,7 +187,8 @@ export function buildHttpServer(options: HttpServerOptions) {
   app.post('/api/send', sendSchema, send);
 
   const pull = async (request: FastifyRequest, reply: FastifyReply) => {
-    const query = parsePullFields(await fieldsOf(request));
+    const fields = fieldsOf(request);
+    const query = parsePullFields(fields instanceof Promise ? await fields : fields);
     const page = await backend.pull(query);
     return reply.send(toPullJson(page));
   };
