@@ -8,9 +8,11 @@
 const { appendFileSync } = require('node:fs');
 const { join } = require('node:path');
 const { getHeapSpaceStatistics } = require('node:v8');
+const { isMainThread } = require('node:worker_threads');
 
 const directory = process.env.IM_BENCH_MEMORY_LOG;
-if (directory !== undefined && directory !== '') {
+// Worker threads, such as the SQLite checkpoint worker, inherit the preload; the main thread samples for the process.
+if (isMainThread && directory !== undefined && directory !== '') {
   const file = join(directory, `memory-${process.pid}.jsonl`);
   const mebibytes = (bytes) => Math.round((bytes / 1024 / 1024) * 10) / 10;
   const timer = setInterval(() => {
