@@ -517,7 +517,9 @@ async function main(): Promise<void> {
   ].join('\n');
   mkdirSync(dirname(options.out), { recursive: true });
   writeFileSync(options.out, markdown);
-  console.log(`Wrote ${relative(process.cwd(), options.out)}`);
+  const shown = relative(process.cwd(), options.out);
+  // A path outside the working directory reads better absolute than as ../../...
+  console.log(`Wrote ${shown.startsWith('..') ? options.out : shown}`);
 }
 
 main().catch(async (error: unknown) => {
