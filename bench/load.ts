@@ -137,8 +137,13 @@ export async function measureHttp(
  * NOTE: autocannon stops only when all requests completed; a server that
  * stalls makes each request time out after 10 s instead.
  */
-export function sendAmount(url: string, connections: number, amount: number): Promise<Measurement> {
-  return runAutocannon(url, connections, 0, sendRequests(), amount);
+export function sendAmount(
+  url: string,
+  connections: number,
+  amount: number,
+  cpuClock?: CpuClock,
+): Promise<Measurement> {
+  return withCpu(cpuClock, () => runAutocannon(url, connections, 0, sendRequests(), amount));
 }
 
 /**

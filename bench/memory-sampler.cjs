@@ -1,7 +1,8 @@
 // Preloaded into server processes by `npm run bench -- --memory-log DIR`
 // (node --require). Every 250 ms it appends one JSON line with the process's
-// memory in MiB to DIR/memory-PID.jsonl: the RSS, the V8 heap, and the
-// resident and used size of each V8 heap space. They show whether growth is
+// memory in MiB to DIR/memory-NAME-PID.jsonl. NAME is the server's name in
+// the runner, such as http, rpc or start-workers-1. A line holds the RSS, the
+// V8 heap, and the resident and used size of each V8 heap space. They show whether growth is
 // young-generation sizing, old-space growth between major collections, or
 // memory outside the heap.
 'use strict';
@@ -13,7 +14,8 @@ const { isMainThread } = require('node:worker_threads');
 const directory = process.env.IM_BENCH_MEMORY_LOG;
 // Worker threads, such as the SQLite checkpoint worker, inherit the preload; the main thread samples for the process.
 if (isMainThread && directory !== undefined && directory !== '') {
-  const file = join(directory, `memory-${process.pid}.jsonl`);
+  const name = process.env.IM_BENCH_MEMORY_NAME || 'server';
+  const file = join(directory, `memory-${name}-${process.pid}.jsonl`);
   const mebibytes = (bytes) => Math.round((bytes / 1024 / 1024) * 10) / 10;
   const timer = setInterval(() => {
     const usage = process.memoryUsage();

@@ -148,6 +148,7 @@ export function startCli(name: string, options: CliOptions): Promise<Started> {
   if (options.memoryLogDir !== undefined) {
     nodeFlags.push('--require', join(ROOT, 'bench/memory-sampler.cjs'));
     env['IM_BENCH_MEMORY_LOG'] = options.memoryLogDir;
+    env['IM_BENCH_MEMORY_NAME'] = name.replace(/[^A-Za-z0-9]+/g, '-').replace(/^-|-$/g, '');
   }
   const workers = options.workers ?? 1;
   const ready = workers > 1 ? /"msg":"im-service started all workers"/ : /"msg":"im-service started"/;

@@ -44,8 +44,8 @@ const HELP = `Usage: npm run bench -- [options]
                        a redis-server the runner starts) or sqlite
   --quick              short run with less pre-filled data, to check the setup
   --profile <dir>      write a CPU profile (node --cpu-prof) of each server process to dir
-  --memory-log <dir>   sample the RSS and V8 heap of each server process every 250 ms
-                       into dir/memory-PID.jsonl (bench/memory-sampler.cjs)
+  --memory-log <dir>   sample the RSS and V8 heap, in MiB, of each im-service process every
+                       250 ms into dir/memory-NAME-PID.jsonl (bench/memory-sampler.cjs)
   --out <file>         markdown output (default bench/results/latest.md)
   -h, --help           show this help`;
 
@@ -59,13 +59,47 @@ interface Options {
   readonly out: string;
 }
 
-function positiveInteger(name: string, raw: string | undefined, fallback: number): number {
+function integerOption(name: string, raw: string | undefined, fallback: number, minimum = 1): number {
   if (raw === undefined) return fallback;
   const value = /^\d+$/.test(raw) ? Number(raw) : Number.NaN;
-  if (!Number.isSafeInteger(value) || value < 1 || value > 100_000) {
-    throw new Error(`invalid --${name} ${JSON.stringify(raw)}: expected an integer from 1 to 100000`);
+  if (!Number.isSafeInteger(value) || value < minimum || value > 100_000) {
+    throw new Error(`invalid --${name} ${JSON.stringify(raw)}: expected an integer from ${minimum} to 100000`);
   }
   return value;
+}
+
+/** Names that --scenario parts are matched against; the growth pull rows add the chat size to the name. */
+function scenarioNames(splitStore: string): string[] {
+  return [
+    'start/sqlite pull',
+    'start/sqlite send',
+    'start/sqlite mixed',
+    'thrift/sqlite Pull',
+    'start/sqlite --workers 2 pull',
+    'start/sqlite --workers 2 send',
+    `split/${splitStore} pull`,
+    `split/${splitStore} send`,
+    `split/${splitStore} mixed`,
+    'growth pull',
+    'growth send',
+  ];
+}
+
+/** Throws when a --scenario part matches no scenario, which would otherwise run only the baselines. */
+function checkScenarioFilters(filters: readonly string[], splitStore: string): void {
+  const names = scenarioNames(splitStore);
+  for (const filter of filters) {
+    if (filter === 'all' || names.some((name) => name.includes(filter))) continue;
+    throw new Error(
+      `invalid --scenario part ${JSON.stringify(filter)}: it matches no scenario; use a part of one of these names, or all: ${names.join('; ')}` +
+        (filter.startsWith('split/') ? ' (--split-store sets the store of split mode)' : ''),
+    );
+  }
+}
+
+/** Quotes an argument for a POSIX shell unless it is made of safe characters only. */
+function shellQuote(argument: string): string {
+  return /^[\w./:,=@+-]+$/.test(argument) ? argument : `'${argument.replaceAll("'", `'\\''`)}'`;
 }
 
 function parseOptions(argv: string[]): Options | undefined {
@@ -93,17 +127,19 @@ function parseOptions(argv: string[]): Options | undefined {
   if (splitStore !== 'redis' && splitStore !== 'sqlite') {
     throw new Error(`invalid --split-store ${JSON.stringify(splitStore)}: expected redis or sqlite`);
   }
-  const warmup = values.warmup === '0' ? 0 : positiveInteger('warmup', values.warmup, quick ? 1 : 3);
+  const warmup = integerOption('warmup', values.warmup, quick ? 1 : 3, 0);
+  const filters = (values.scenario ?? '')
+    .split(',')
+    .map((part) => part.trim())
+    .filter((part) => part !== '');
+  checkScenarioFilters(filters, splitStore);
   return {
     settings: {
-      durationSec: positiveInteger('duration', values.duration, quick ? 3 : 10),
+      durationSec: integerOption('duration', values.duration, quick ? 3 : 10),
       warmupSec: warmup,
-      connections: positiveInteger('connections', values.connections, 50),
+      connections: integerOption('connections', values.connections, 50),
     },
-    filters: (values.scenario ?? '')
-      .split(',')
-      .map((part) => part.trim())
-      .filter((part) => part !== ''),
+    filters,
     splitStore,
     quick,
     profileDir: values.profile,
@@ -375,7 +411,7 @@ async function runGrowth(runner: Runner, directory: string): Promise<void> {
     }
   }
 
-  if (runner.selected('growth rss')) await runRssGrowth(runner, directory);
+  if (runner.selected('growth send')) await runRssGrowth(runner, directory);
 }
 
 /**
@@ -399,8 +435,8 @@ async function runRssGrowth(runner: Runner, directory: string): Promise<void> {
     const step = rssTotalSends / 10;
     for (const target of [rssFirstSends, ...Array.from({ length: 10 }, (_, i) => (i + 1) * step)]) {
       if (target <= sent) continue;
-      process.stderr.write(`growth rss: sends ${sent + 1}-${target} ...\n`);
-      last = await sendAmount(server.url, connections, target - sent);
+      process.stderr.write(`growth send: sends ${sent + 1}-${target} ...\n`);
+      last = await sendAmount(server.url, connections, target - sent, () => runner.cpuMicros());
       errors += last.errors;
       non2xx += last.non2xx;
       const rss = rssBytes(pid);
@@ -459,7 +495,8 @@ function machineDescription(): string {
 async function main(): Promise<void> {
   const options = parseOptions(process.argv.slice(2));
   if (options === undefined) return;
-  const command = `npm run bench${process.argv.length > 2 ? ` -- ${process.argv.slice(2).join(' ')}` : ''}`;
+  const argumentsGiven = process.argv.slice(2).map(shellQuote).join(' ');
+  const command = `npm run bench${argumentsGiven === '' ? '' : ` -- ${argumentsGiven}`}`;
   const { settings } = options;
   const directory = mkdtempSync(join(tmpdir(), 'im-bench-'));
   if (options.profileDir !== undefined) mkdirSync(options.profileDir, { recursive: true });
