@@ -1,7 +1,7 @@
 // Preloaded into server processes by `npm run bench -- --memory-log DIR`
 // (node --require). Every 250 ms it appends one JSON line with the process's
 // memory in MiB to DIR/memory-NAME-PID.jsonl. NAME is the server's name in
-// the runner, such as http, rpc or start-workers-1. A line holds the RSS, the
+// the runner, such as http, rpc or start-workers-1. A line contains the RSS, the
 // V8 heap, and the resident and used size of each V8 heap space. They show whether growth is
 // young-generation sizing, old-space growth between major collections, or
 // memory outside the heap.

@@ -554,9 +554,9 @@ async function main(): Promise<void> {
   ].join('\n');
   mkdirSync(dirname(options.out), { recursive: true });
   writeFileSync(options.out, markdown);
-  const shown = relative(process.cwd(), options.out);
+  const relativeOut = relative(process.cwd(), options.out);
   // A path outside the working directory reads better absolute than as ../../...
-  console.log(`Wrote ${shown.startsWith('..') ? options.out : shown}`);
+  console.log(`Wrote ${relativeOut.startsWith('..') ? options.out : relativeOut}`);
 }
 
 main().catch(async (error: unknown) => {
