@@ -206,6 +206,18 @@ function parseStore(raw: string): string {
 
 export type ParsedArgs = { help: true } | { help: false; config: Config };
 
+/** Rewords node:util parseArgs errors, which advise `--` and positional arguments instead of naming the option's fix. */
+function describeArgumentError(error: unknown): string {
+  const { code, message } = error as { code?: string; message: string };
+  const option = /'(-[^' ]+)/.exec(message)?.[1];
+  if (option === undefined) return message;
+  if (code === 'ERR_PARSE_ARGS_UNKNOWN_OPTION') return `unknown option ${option}`;
+  if (code === 'ERR_PARSE_ARGS_INVALID_OPTION_VALUE') {
+    return `option ${option} is missing its value; write ${option} VALUE, or ${option}=VALUE for a value that starts with '-'`;
+  }
+  return message;
+}
+
 /**
  * Reads the command line (without node and the script) and the environment.
  * Throws ConfigError naming the option and the accepted form for any bad value.
@@ -222,7 +234,7 @@ export function parseConfig(argv: readonly string[], env: NodeJS.ProcessEnv): Pa
       allowPositionals: true,
     });
   } catch (error) {
-    throw new ConfigError(`${(error as Error).message}; run im-service --help for the options`);
+    throw new ConfigError(`${describeArgumentError(error)}; run im-service --help for the options`);
   }
   if (parsed.values.help === true) return { help: true };
 

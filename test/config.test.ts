@@ -60,6 +60,24 @@ describe('config', () => {
     }
   });
 
+  it('rejects unknown and valueless options', () => {
+    assert.throws(() => parseConfig(['start', '--bogus'], {}), {
+      name: 'ConfigError',
+      message: 'unknown option --bogus; run im-service --help for the options',
+    });
+    for (const argv of [
+      ['start', '--http-port'],
+      ['start', '--max-text-bytes', '-5'],
+    ]) {
+      assert.throws(
+        () => parseConfig(argv, {}),
+        (error: Error) =>
+          error instanceof ConfigError && /option --\S+ is missing its value; write --\S+ VALUE/.test(error.message),
+        argv.join(' '),
+      );
+    }
+  });
+
   it('rejects an invalid address list', () => {
     assert.throws(() => parseRpcAddresses('127.0.0.1:0'), ConfigError);
     assert.throws(() => parseRpcAddresses('127.0.0.1:8888,'), ConfigError);

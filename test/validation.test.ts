@@ -80,6 +80,15 @@ describe('send fields', () => {
     assert.equal(message.clientMsgId, 'k1');
   });
 
+  it('names the form of a missing field', () => {
+    assert.throws(
+      () => parseSendFields({ chat: 'a:b', text: 'hi' }, limits),
+      /sender is missing; give .*"alice"/,
+    );
+    assert.throws(() => parsePullFields({}), /chat is missing; give a chat id .*"alice:bob"/);
+    assert.throws(() => parseSendFields({ sender: ['a', 'b'], text: 'hi' }, limits), /a list \(a JSON array/);
+  });
+
   it('rejects a sender outside the chat', () => {
     assert.throws(() => parseSendFields({ chat: 'a:b', sender: 'A', text: 'hi' }, limits), /not a member/);
   });

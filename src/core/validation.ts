@@ -20,7 +20,7 @@ export interface SendLimits {
 
 function describe(value: unknown): string {
   if (typeof value === 'string') return JSON.stringify(value.length > 80 ? `${value.slice(0, 80)}…` : value);
-  if (Array.isArray(value)) return 'a list (the field was given more than once?)';
+  if (Array.isArray(value)) return 'a list (a JSON array, or a field given more than once)';
   if (value === null) return 'null';
   if (typeof value === 'object') return 'an object';
   return String(value);
@@ -35,9 +35,10 @@ function optionalString(fields: RawFields, field: string): string | undefined {
   return value;
 }
 
-function requiredString(fields: RawFields, field: string): string {
+/** Returns a non-empty string field. `expected` names the accepted form for the error, such as `a member id ("alice")`. */
+function requiredString(fields: RawFields, field: string, expected: string): string {
   const value = optionalString(fields, field);
-  if (value === undefined || value === '') throw invalidArgument(`${field} is missing; it is required`);
+  if (value === undefined || value === '') throw invalidArgument(`${field} is missing; give ${expected}`);
   return value;
 }
 
@@ -87,7 +88,7 @@ export function validateText(text: string, limits: SendLimits): void {
  * they must name the same chat.
  */
 export function parseSendFields(fields: RawFields, limits: SendLimits): NewMessage {
-  const sender = requiredString(fields, 'sender');
+  const sender = requiredString(fields, 'sender', 'the sending member\'s id ("alice")');
   assertMemberId('sender', sender);
 
   const chatField = optionalString(fields, 'chat');
@@ -172,7 +173,7 @@ function booleanField(fields: RawFields, field: string): boolean {
  * (true/false/1/0, default false).
  */
 export function parsePullFields(fields: RawFields): PullQuery {
-  const chat = parseChatId(requiredString(fields, 'chat')).id;
+  const chat = parseChatId(requiredString(fields, 'chat', 'a chat id of two member ids ("alice:bob")')).id;
   const cursorMicros = integerField(
     fields,
     'cursor',
