@@ -81,10 +81,7 @@ describe('send fields', () => {
   });
 
   it('names the form of a missing field', () => {
-    assert.throws(
-      () => parseSendFields({ chat: 'a:b', text: 'hi' }, limits),
-      /sender is missing; give .*"alice"/,
-    );
+    assert.throws(() => parseSendFields({ chat: 'a:b', text: 'hi' }, limits), /sender is missing; give .*"alice"/);
     assert.throws(() => parsePullFields({}), /chat is missing; give a chat id .*"alice:bob"/);
     assert.throws(() => parseSendFields({ sender: ['a', 'b'], text: 'hi' }, limits), /a list \(a JSON array/);
   });
