@@ -23,12 +23,19 @@ interface LogLine {
   readonly workerPids?: number[];
 }
 
-/** Resolves with the pids of the workers once the primary logs that all of them started. */
+/**
+ * Resolves with the pids of the workers once the primary logs that all of
+ * them started. A failure message ends with the last log lines.
+ */
 function waitForWorkers(child: ChildProcess, timeoutMs: number): Promise<number[]> {
+  const lines: string[] = [];
+  const withOutput = (message: string) => new Error(`${message}; last output:\n${lines.join('\n')}`);
   return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`workers did not start within ${timeoutMs} ms`)), timeoutMs);
-    child.once('exit', (code) => reject(new Error(`im-service exited with status ${code} before starting`)));
+    const timer = setTimeout(() => reject(withOutput(`workers did not start within ${timeoutMs} ms`)), timeoutMs);
+    child.once('exit', (code) => reject(withOutput(`im-service exited with status ${code} before starting`)));
     createInterface({ input: child.stdout! }).on('line', (line) => {
+      lines.push(line);
+      if (lines.length > 20) lines.shift();
       let entry: LogLine;
       try {
         entry = JSON.parse(line) as LogLine;
@@ -69,8 +76,8 @@ describe('im-service start --workers 2', () => {
   let baseUrl: string;
   let workerPids: number[];
 
-  before(async () => {
-    directory = mkdtempSync(join(tmpdir(), 'im-workers-'));
+  /** Starts the primary on two ports that were free a moment ago. */
+  async function startPrimary(): Promise<number[]> {
     const httpPort = await freePort();
     const rpcPort = await freePort();
     child = spawn(
@@ -95,7 +102,20 @@ describe('im-service start --workers 2', () => {
       { stdio: ['ignore', 'pipe', 'inherit'] },
     );
     baseUrl = `http://127.0.0.1:${httpPort}`;
-    workerPids = await waitForWorkers(child, 30_000);
+    return waitForWorkers(child, 30_000);
+  }
+
+  before(async () => {
+    directory = mkdtempSync(join(tmpdir(), 'im-workers-'));
+    // Another process may take a port between freePort() and the primary's
+    // bind. The start then fails with "is already in use", so a second pair
+    // of ports is tried once.
+    try {
+      workerPids = await startPrimary();
+    } catch (error) {
+      if (!/is already in use/.test((error as Error).message)) throw error;
+      workerPids = await startPrimary();
+    }
   });
 
   after(() => {
