@@ -45,16 +45,16 @@ export interface WalCheckpointerOptions {
 /**
  * Runs the WAL checkpoints of one SQLite database on a worker thread with its
  * own connection. A checkpoint copies WAL pages into the database file and,
- * with synchronous=NORMAL, syncs both files; SQLite's automatic checkpoint
+ * with synchronous=NORMAL, syncs both files. SQLite's automatic checkpoint
  * does that inside the COMMIT that crosses wal_autocheckpoint pages, which
  * stalls the event loop of the committing process for milliseconds.
  *
  * Checkpoints are PASSIVE, which SQLite documents as not waiting for readers
  * or writers (sqlite3_wal_checkpoint_v2), so the main connection keeps
- * committing while one runs. One checkpoint runs at a
- * time, and requests made meanwhile run once after it. The worker starts with
- * the first request, so a store that stores few messages never starts it.
- * If the worker fails, the owner is told once and no more requests are sent.
+ * committing while one runs. One checkpoint runs at a time, and requests made
+ * meanwhile run once after it. The worker starts with the first request, so a
+ * store that stores few messages never starts it. If the worker fails, the
+ * owner is told once and no more requests are sent.
  */
 export class WalCheckpointer {
   readonly #options: WalCheckpointerOptions;
