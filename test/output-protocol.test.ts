@@ -101,6 +101,21 @@ describe('reply protocol', () => {
     assert.ok(sent[1]!.includes('second'));
   });
 
+  it('drops a message whose encoding threw', () => {
+    const sent: Buffer[] = [];
+    const output = reply(true)((bytes) => sent.push(bytes));
+    output.writeMessageBegin('Pull', Thrift.MessageType.REPLY, 1);
+    output.writeString('partial');
+    assert.throws(() => output.writeString(42 as unknown as string));
+    const body = pullResponse(['after'], [1]);
+    output.writeMessageBegin('Pull', Thrift.MessageType.REPLY, 2);
+    (body as unknown as { write(output: thrift.TProtocol): void }).write(output);
+    output.writeMessageEnd();
+    output.flush();
+    assert.equal(sent.length, 1);
+    assert.deepEqual(sent[0], encode(stock(true), body, 2));
+  });
+
   it('rejects a non-string string field', () => {
     const output = reply(true)(() => {});
     assert.throws(() => output.writeString(42 as unknown as string), /writeString called without a string or Buffer/);

@@ -53,6 +53,11 @@ export class OutputTransport {
     this.#send(message);
   }
 
+  /** Drops the bytes written since the last flush, such as a message whose encoding threw. */
+  discard(): void {
+    this.#length = this.#headerBytes();
+  }
+
   /** Part of the transport interface. Stock transports pass the seqid to the flush callback, which no caller here needs. */
   setCurrSeqId(): void {}
 
@@ -76,6 +81,12 @@ export class OutputBinaryProtocol extends TBinaryProtocol {
     // strictWrite: messages start with the version header, as the stock protocol writes them.
     super(output as unknown as TTransport, false, true);
     this.#output = output;
+  }
+
+  /** Starts a message on an empty buffer, so that a message whose encoding threw is not sent in front of it. */
+  override writeMessageBegin(name: string, type: number, seqid: number): void {
+    this.#output.discard();
+    super.writeMessageBegin(name, type, seqid);
   }
 
   override writeByte(value: number): void {
