@@ -9,15 +9,8 @@ import {
   toStoreError,
   type RedisStoreOptions,
 } from './redis-connection.js';
-import {
-  assertKeyPrefix,
-  chatKeys,
-  decodeMember,
-  DEFAULT_KEY_PREFIX,
-  pageScoreRange,
-  sendScriptArguments,
-  toPage,
-} from './redis-keys.js';
+import { assertKeyPrefix, DEFAULT_KEY_PREFIX } from './redis-keys.js';
+import { pullFromRedis, sendToRedis, type MessageTarget } from './redis-messages.js';
 import { REDIS_SCRIPTS } from './redis-send-script.js';
 import { parseRedisClusterUrl, type RedisClusterUrl } from './redis-url.js';
 
@@ -49,6 +42,7 @@ export class RedisClusterMessageStore implements MessageStore {
   readonly description: string;
   readonly #cluster: StoreCluster;
   readonly #keyPrefix: string;
+  readonly #target: MessageTarget;
   readonly #outages: OutageLog;
   #closed = false;
 
@@ -56,6 +50,7 @@ export class RedisClusterMessageStore implements MessageStore {
     this.description = url.description;
     this.#keyPrefix = options.keyPrefix ?? DEFAULT_KEY_PREFIX;
     assertKeyPrefix(this.#keyPrefix);
+    this.#target = { commands: () => this.#openCluster(), keyPrefix: this.#keyPrefix, description: this.description };
     this.#cluster = createStoreCluster(url, options);
 
     // Without an 'error' listener, a failed topology refresh would crash the process.
@@ -89,30 +84,12 @@ export class RedisClusterMessageStore implements MessageStore {
     return store;
   }
 
-  async send(message: NewMessage): Promise<StoredMessage> {
-    const keys = chatKeys(this.#keyPrefix, message.chat);
-    let member: string;
-    try {
-      member = await this.#openCluster().imSend(keys.messages, keys.clientMsgIds, sendScriptArguments(message));
-    } catch (error) {
-      throw toStoreError(error, `cannot store a message in chat ${message.chat} on ${this.description}`);
-    }
-    return decodeMember(message.chat, member);
+  send(message: NewMessage): Promise<StoredMessage> {
+    return sendToRedis(this.#target, message);
   }
 
-  async pull(query: PullQuery): Promise<PullPage> {
-    const { start, stop } = pageScoreRange(query);
-    let members: string[];
-    try {
-      members = await this.#openCluster().zRange(chatKeys(this.#keyPrefix, query.chat).messages, start, stop, {
-        BY: 'SCORE',
-        REV: query.reverse,
-        LIMIT: { offset: 0, count: query.limit + 1 },
-      });
-    } catch (error) {
-      throw toStoreError(error, `cannot read chat ${query.chat} on ${this.description}`);
-    }
-    return toPage(query, members);
+  pull(query: PullQuery): Promise<PullPage> {
+    return pullFromRedis(this.#target, query);
   }
 
   /** Pings every master, so a store with any shard down is not ready. */

@@ -9,15 +9,8 @@ import {
   toStoreError,
   type RedisStoreOptions,
 } from './redis-connection.js';
-import {
-  assertKeyPrefix,
-  chatKeys,
-  decodeMember,
-  DEFAULT_KEY_PREFIX,
-  pageScoreRange,
-  sendScriptArguments,
-  toPage,
-} from './redis-keys.js';
+import { assertKeyPrefix, DEFAULT_KEY_PREFIX } from './redis-keys.js';
+import { pullFromRedis, sendToRedis, type MessageTarget } from './redis-messages.js';
 import { REDIS_SCRIPTS } from './redis-send-script.js';
 import { parseRedisUrl, type RedisUrl } from './redis-url.js';
 
@@ -54,6 +47,7 @@ export class RedisMessageStore implements MessageStore {
   readonly description: string;
   readonly #client: StoreClient;
   readonly #keyPrefix: string;
+  readonly #target: MessageTarget;
   readonly #outages: OutageLog;
   #closed = false;
 
@@ -61,6 +55,7 @@ export class RedisMessageStore implements MessageStore {
     this.description = url.description;
     this.#keyPrefix = options.keyPrefix ?? DEFAULT_KEY_PREFIX;
     assertKeyPrefix(this.#keyPrefix);
+    this.#target = { commands: () => this.#openClient(), keyPrefix: this.#keyPrefix, description: this.description };
     this.#client = createStoreClient(url, options);
 
     // Without an 'error' listener, a lost connection would crash the process.
@@ -88,30 +83,12 @@ export class RedisMessageStore implements MessageStore {
     return store;
   }
 
-  async send(message: NewMessage): Promise<StoredMessage> {
-    const keys = chatKeys(this.#keyPrefix, message.chat);
-    let member: string;
-    try {
-      member = await this.#openClient().imSend(keys.messages, keys.clientMsgIds, sendScriptArguments(message));
-    } catch (error) {
-      throw toStoreError(error, `cannot store a message in chat ${message.chat} on ${this.description}`);
-    }
-    return decodeMember(message.chat, member);
+  send(message: NewMessage): Promise<StoredMessage> {
+    return sendToRedis(this.#target, message);
   }
 
-  async pull(query: PullQuery): Promise<PullPage> {
-    const { start, stop } = pageScoreRange(query);
-    let members: string[];
-    try {
-      members = await this.#openClient().zRange(chatKeys(this.#keyPrefix, query.chat).messages, start, stop, {
-        BY: 'SCORE',
-        REV: query.reverse,
-        LIMIT: { offset: 0, count: query.limit + 1 },
-      });
-    } catch (error) {
-      throw toStoreError(error, `cannot read chat ${query.chat} on ${this.description}`);
-    }
-    return toPage(query, members);
+  pull(query: PullQuery): Promise<PullPage> {
+    return pullFromRedis(this.#target, query);
   }
 
   async checkReady(): Promise<void> {
