@@ -29,6 +29,7 @@ import {
   startProcess,
   stopAll,
   stopProcess,
+  type CliOptions,
   type Started,
 } from './processes.js';
 import { formatMarkdown, formatTargets, formatText, type Row, type TargetCheck } from './report.js';
@@ -238,6 +239,16 @@ async function runBaseline(runner: Runner, name: string): Promise<void> {
   }
 }
 
+/** Starts the built CLI with the runner's --profile and --memory-log settings. */
+function startServer(
+  runner: Runner,
+  name: string,
+  options: Omit<CliOptions, 'profileDir' | 'memoryLogDir'>,
+): Promise<Started> {
+  const { profileDir, memoryLogDir } = runner.options;
+  return startCli(name, { ...options, profileDir, memoryLogDir });
+}
+
 async function startInProcess(
   store: string,
   workers: number,
@@ -245,11 +256,9 @@ async function startInProcess(
 ): Promise<{ server: Started; url: string; rpcPort: number }> {
   const httpPort = await freePort();
   const rpcPort = await freePort();
-  const server = await startCli(`start --workers ${workers}`, {
+  const server = await startServer(runner, `start --workers ${workers}`, {
     command: 'start',
     workers,
-    profileDir: runner.options.profileDir,
-    memoryLogDir: runner.options.memoryLogDir,
     args: ['--store', store, '--http-port', String(httpPort), '--rpc-port', String(rpcPort)],
   });
   runner.measured = [server];
@@ -342,19 +351,15 @@ async function runSplit(runner: Runner, directory: string): Promise<void> {
 
     const rpcPort = await freePort();
     started.push(
-      await startCli('rpc', {
+      await startServer(runner, 'rpc', {
         command: 'rpc',
-        profileDir: runner.options.profileDir,
-        memoryLogDir: runner.options.memoryLogDir,
         args: ['--store', store, '--rpc-port', String(rpcPort)],
       }),
     );
     const httpPort = await freePort();
     started.push(
-      await startCli('http', {
+      await startServer(runner, 'http', {
         command: 'http',
-        profileDir: runner.options.profileDir,
-        memoryLogDir: runner.options.memoryLogDir,
         args: ['--rpc-addr', `127.0.0.1:${rpcPort}`, '--http-port', String(httpPort)],
       }),
     );
