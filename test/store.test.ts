@@ -82,41 +82,35 @@ describe('sqlite WAL checkpoints', () => {
     }
   }
 
-  /** Size of the database file without its WAL, which grows only when a checkpoint copies pages into it. */
-  const databaseBytes = (file: string) => statSync(file).size;
-
-  it('run on the worker thread', async () => {
+  /**
+   * Sends 1,000 messages to a new store and returns the size of its database
+   * file, without the WAL, before and after. The file grows only when a
+   * checkpoint copies pages into it.
+   */
+  async function databaseBytesAround(messagesPerCheckpoint: number): Promise<{ before: number; after: number }> {
     const directory = mkdtempSync(join(tmpdir(), 'im-sqlite-'));
     const file = join(directory, 'im.sqlite');
-    const store = new SqliteMessageStore(file, { messagesPerCheckpoint: 100 });
+    const store = new SqliteMessageStore(file, { messagesPerCheckpoint });
     try {
-      const emptyBytes = databaseBytes(file);
+      const before = statSync(file).size;
       await sendMany(store, 1000);
       await store.checkpointsIdle();
-      assert.ok(
-        databaseBytes(file) > emptyBytes + 32 * 1024,
-        `database file grew from ${emptyBytes} to ${databaseBytes(file)} bytes`,
-      );
+      return { before, after: statSync(file).size };
     } finally {
       await store.close();
       rmSync(directory, { recursive: true, force: true });
     }
+  }
+
+  it('run on the worker thread', async () => {
+    const { before, after } = await databaseBytesAround(100);
+    assert.ok(after > before + 32 * 1024, `database file grew from ${before} to ${after} bytes`);
   });
 
   it('wait for enough committed messages', async () => {
-    const directory = mkdtempSync(join(tmpdir(), 'im-sqlite-'));
-    const file = join(directory, 'im.sqlite');
     // The main thread checkpoints only past 10,000 WAL pages, which 1,000 messages stay below.
-    const store = new SqliteMessageStore(file, { messagesPerCheckpoint: 1_000_000 });
-    try {
-      const emptyBytes = databaseBytes(file);
-      await sendMany(store, 1000);
-      await store.checkpointsIdle();
-      assert.equal(databaseBytes(file), emptyBytes, 'no checkpoint copied pages into the database file');
-    } finally {
-      await store.close();
-      rmSync(directory, { recursive: true, force: true });
-    }
+    const { before, after } = await databaseBytesAround(1_000_000);
+    assert.equal(after, before, 'no checkpoint copied pages into the database file');
   });
 
   it('leave no WAL file after close', async () => {
