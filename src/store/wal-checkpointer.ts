@@ -54,7 +54,7 @@ export interface WalCheckpointerOptions {
  * committing while one runs. One checkpoint runs at a time, and requests made
  * meanwhile run once after it. The worker starts with the first request, so a
  * store that stores few messages never starts it. If the worker fails, the
- * owner is told once and no more requests are sent.
+ * onFailure is called once and no more requests are sent.
  */
 export class WalCheckpointer {
   readonly #options: WalCheckpointerOptions;
